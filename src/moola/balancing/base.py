@@ -1,0 +1,99 @@
+"""The one small interface every loss balancer implements.
+
+A balancer receives the stacked per-task losses of a step and is responsible for filling
+the parameters' ``.grad`` (it owns the backward pass, because methods such as PCGrad act
+on gradients rather than on loss weights). It returns the per-task weights it applied, as
+a detached device tensor, so that probes and logs can see them without a host sync.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from moola.models.jade_core import JadeCompact
+from moola.tasks import TaskSet
+
+
+@dataclass
+class StepContext:
+    """What a balancer may use on one train step besides the losses."""
+
+    model: JadeCompact
+    trunk_out: torch.Tensor  # the shared representation (LSTM output), still in the graph
+    step: int = 0
+
+    @property
+    def trunk_params(self) -> list[torch.nn.Parameter]:
+        return self.model.trunk_parameters()
+
+    @property
+    def head_params(self) -> list[torch.nn.Parameter]:
+        return self.model.head_parameters()
+
+
+class Balancer(ABC):
+    """Base class: turns per-task losses into gradients on the model."""
+
+    name: ClassVar[str]
+    #: True for methods that need the losses re-measured on the same batch after the
+    #: optimizer step (FAMO); the trainer then calls :meth:`after_step`.
+    needs_losses_after_step: ClassVar[bool] = False
+    #: Names of tensor attributes that make up the balancer's state.
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, tasks: TaskSet, *, device: torch.device | str = "cpu") -> None:
+        self.tasks = tasks
+        self.device = torch.device(device)
+        self.priorities = tasks.priorities(self.device)
+
+    @abstractmethod
+    def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """Accumulate gradients into the model's ``.grad``; return the (T,) weights used."""
+
+    def after_step(self, losses_after: torch.Tensor) -> None:  # noqa: B027 - optional hook
+        """Called with the same batch's losses after the optimizer step, if requested."""
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Model parameters that only this balancer trains (included in the optimizer)."""
+        return []
+
+    # ------------------------------------------------------------------ helpers
+    def weighted_backward(self, losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The plain path: backward of Σ wᵢ·Lᵢ with detached weights."""
+        weights = weights.detach()
+        (weights * losses).sum().backward()
+        return weights
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for attr in self.state_attrs:
+            value = getattr(self, attr)
+            if isinstance(value, torch.Tensor):
+                value = value.detach().clone()
+            elif hasattr(value, "state_dict"):
+                value = value.state_dict()
+            state[attr] = value
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = set(self.state_attrs) - set(state)
+        if missing:
+            raise KeyError(f"{self.name} balancer state is missing {sorted(missing)}")
+        for attr in self.state_attrs:
+            current, value = getattr(self, attr), state[attr]
+            if isinstance(current, torch.Tensor) and isinstance(value, torch.Tensor):
+                # In place: optimizers and captured CUDA graphs hold these very tensors.
+                with torch.no_grad():
+                    current.copy_(value.to(current.device))
+            elif hasattr(current, "load_state_dict"):
+                current.load_state_dict(value)
+            else:
+                setattr(self, attr, value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tasks={list(self.tasks.names)})"

@@ -1,0 +1,225 @@
+"""The ``moola`` command: ``moola train`` (the main job) and ``moola diagnose``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from moola.balancing import BALANCERS, DEFAULT_BALANCER
+from moola.errors import MoolaError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moola", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    balancers = ", ".join(sorted(BALANCERS))
+
+    train = sub.add_parser("train", help="train JadeCompact (default: built-in synthetic data)")
+    train.add_argument(
+        "--data",
+        default="synthetic",
+        help="'synthetic', a .parquet file, or a folder with bars.csv + labels.csv",
+    )
+    train.add_argument(
+        "--steps", type=int, help="total optimizer steps (also when resuming); default 800"
+    )
+    train.add_argument(
+        "--seed", type=int, help="seed of the run (init, batch order, dropout); default 0"
+    )
+    train.add_argument("--balancer", help=f"loss balancer: {balancers}; default {DEFAULT_BALANCER}")
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N; default auto")
+    train.add_argument(
+        "--out",
+        help="output folder for metrics.json, loss_curves.png, checkpoint.pt; default runs/latest",
+    )
+    train.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue a run from its checkpoint (file or output folder)",
+    )
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--grad-clip", type=float, help="max global gradient norm (0 disables)")
+    train.add_argument(
+        "--countdown-units",
+        choices=["normalized", "bars"],
+        help="'bars' trains on raw ±20 targets (reproduces the legacy failure)",
+    )
+    train.add_argument("--threads", type=int, help="CPU threads")
+    train.add_argument("--log-every", type=int)
+    train.add_argument("--eval-every", type=int)
+    train.add_argument("--checkpoint-every", type=int)
+    train.add_argument(
+        "--graph",
+        action="store_true",
+        default=None,
+        help="capture the train step in a CUDA graph (CUDA only)",
+    )
+    train.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="bfloat16 autocast (pays off only at large batch on GPU)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    diag = sub.add_parser("diagnose", help="probe each task's share of the shared-trunk gradient")
+    diag.add_argument("--balancer", default=DEFAULT_BALANCER, help=f"one of: {balancers}")
+    diag.add_argument("--seed", type=int, default=0)
+    diag.add_argument("--data", default="synthetic")
+    diag.add_argument("--batch-size", type=int, default=32)
+    diag.add_argument("--countdown-units", choices=["normalized", "bars"], default="normalized")
+    diag.add_argument(
+        "--checkpoint", help="probe a trained model instead of a fresh initialisation"
+    )
+    diag.add_argument("--device", default="cpu")
+    diag.add_argument("--json", action="store_true", help="print only the JSON result")
+    return parser
+
+
+_TRAIN_FLAGS = {
+    "data": "data",
+    "steps": "steps",
+    "seed": "seed",
+    "balancer": "balancer",
+    "device": "device",
+    "out": "out_dir",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "countdown_units": "countdown_units",
+    "threads": "threads",
+    "log_every": "log_every",
+    "eval_every": "eval_every",
+    "checkpoint_every": "checkpoint_every",
+    "graph": "graph",
+    "bf16": "bf16",
+}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from moola.report import plot_loss_curves, print_table, train_table_rows
+    from moola.train import TrainConfig, Trainer
+
+    overrides: dict[str, Any] = {
+        key: getattr(args, flag)
+        for flag, key in _TRAIN_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+    if args.grad_clip is not None:
+        overrides["grad_clip"] = args.grad_clip or None
+    overrides["progress"] = not args.no_progress
+    if args.resume:
+        trainer = Trainer.resume(args.resume, **overrides)
+    else:
+        trainer = Trainer(TrainConfig(**overrides))
+    config = trainer.config
+    print(
+        f"moola train: {config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
+        f"device {trainer.device}, data {config.data}"
+        + (f" (resumed at step {trainer.step})" if args.resume else ""),
+        file=sys.stderr,
+    )
+    result = _fit_with_progress(trainer, enabled=config.progress)
+    metrics = result.to_metrics()
+    header, rows = train_table_rows(metrics["tasks"])
+    print_table(
+        f"moola train — {config.balancer}, {trainer.step} steps (val losses; countdown in bars)",
+        header,
+        rows,
+    )
+    if config.out_dir is not None:
+        out = Path(config.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        checkpoint = trainer.save()
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        png = plot_loss_curves(metrics, out / "loss_curves.png")
+        print(f"wrote {out / 'metrics.json'}, {checkpoint}", file=sys.stderr)
+        if png is None:
+            print(
+                "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
+                file=sys.stderr,
+            )
+        else:
+            print(f"wrote {png}", file=sys.stderr)
+    return 0 if all(t["learned"] for t in metrics["tasks"].values()) else 1
+
+
+def _fit_with_progress(trainer: Any, *, enabled: bool) -> Any:
+    total = trainer.config.steps
+    try:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+    except ImportError:
+        enabled = False
+    if not enabled:
+        return trainer.fit()
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+    )
+    with Progress(*columns, transient=False) as progress:
+        bar = progress.add_task("train", total=total, completed=trainer.step, losses="")
+
+        def update(step: int, losses: dict[str, float]) -> None:
+            text = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
+            progress.update(bar, completed=step, losses=text)
+
+        return trainer.fit(progress=update)
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from moola.diagnose import DiagnoseConfig, diagnose
+    from moola.report import diagnose_table_rows, print_table
+
+    result = diagnose(
+        DiagnoseConfig(
+            balancer=args.balancer,
+            seed=args.seed,
+            data=args.data,
+            batch_size=args.batch_size,
+            countdown_units=args.countdown_units,
+            device=args.device,
+            checkpoint=args.checkpoint,
+        )
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    header, rows = diagnose_table_rows(result)
+    print_table(
+        f"moola diagnose — {result['balancer']}, seed {result['seed']}, batch {result['batch_size']} "
+        f"(countdown {result['countdown_units']}); spread {result['spread']:.2f}×",
+        header,
+        rows,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return run_train(args)
+        return run_diagnose(args)
+    except MoolaError as exc:
+        print(f"moola {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

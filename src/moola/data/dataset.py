@@ -1,0 +1,104 @@
+"""Torch view of labelled windows: features and targets as tensors, plus a seeded split."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from moola.data.features import build_features
+from moola.data.windows import LABEL_NAMES, OHLCWindows
+from moola.errors import ConfigError, InputValidationError
+
+
+class WindowDataset(Dataset[dict[str, torch.Tensor]]):
+    """Windows as tensors: ``x`` (N, K, F) float32 features and the per-window targets.
+
+    Features are built once up front (they are cheap and small), so ``__getitem__`` is
+    pure indexing and the dataset can be sliced and batched freely.
+    """
+
+    def __init__(self, windows: OHLCWindows, *, features: np.ndarray | None = None) -> None:
+        windows.validate(n_classes=len(LABEL_NAMES))
+        if features is None:
+            features = build_features(windows.ohlc)
+        feats = np.asarray(features)
+        n, k = len(windows), windows.window
+        if feats.ndim != 3 or feats.shape[:2] != (n, k):
+            raise InputValidationError(
+                f"features must have shape ({n}, {k}, F) to match the windows, "
+                f"got {tuple(feats.shape)}"
+            )
+        if not (np.issubdtype(feats.dtype, np.floating) or np.issubdtype(feats.dtype, np.integer)):
+            raise InputValidationError(f"features must be numeric, got dtype {feats.dtype}")
+        finite = np.isfinite(feats)
+        if not finite.all():
+            row, bar, col = np.argwhere(~finite)[0]
+            raise InputValidationError(
+                f"row {row}, bar {bar}: feature {col} is not finite ({feats[row, bar, col]})"
+            )
+        self.windows = windows
+        self.x = torch.from_numpy(np.array(feats, dtype=np.float32, order="C", copy=True))
+        self.label = torch.from_numpy(windows.label.copy())
+        self.expansion_start = torch.from_numpy(windows.expansion_start.copy())
+        self.expansion_end = torch.from_numpy(windows.expansion_end.copy())
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(
+                f"WindowDataset index must be an integer, got {type(i).__name__}; "
+                "use subset() to select many"
+            )
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} is out of range for {len(self)} windows")
+        return {
+            "x": self.x[i],
+            "label": self.label[i],
+            "expansion_start": self.expansion_start[i],
+            "expansion_end": self.expansion_end[i],
+        }
+
+    @property
+    def window(self) -> int:
+        """Bars per window (K)."""
+        return int(self.x.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        """Features per bar (F)."""
+        return int(self.x.shape[2])
+
+    def subset(self, index: Any) -> WindowDataset:
+        """The windows picked by integer indices or a boolean mask, reusing the built features."""
+        if isinstance(index, torch.Tensor):
+            index = index.detach().cpu().numpy()
+        idx = np.asarray(index)
+        windows = self.windows.subset(idx)
+        return WindowDataset(windows, features=self.x.numpy()[idx])
+
+
+def train_val_split(
+    n: int, *, val_fraction: float = 0.2, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)`` into sorted, disjoint (train, val) index arrays covering all.
+
+    The validation size is ``round(n * val_fraction)`` kept within ``[1, n - 1]`` so both
+    parts are non-empty.
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ConfigError(f"n must be an integer, got {n!r}")
+    if n < 2:
+        raise ConfigError(f"need at least 2 windows to split into train and validation, got n={n}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real):
+        raise ConfigError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = min(max(round(n * float(val_fraction)), 1), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]).astype(np.int64), np.sort(order[:n_val]).astype(np.int64)

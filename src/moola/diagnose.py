@@ -1,0 +1,90 @@
+"""``moola diagnose``: one seeded batch, one balancer, the gradient probe's verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from moola.balancing import make_balancer
+from moola.balancing.base import StepContext
+from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows
+from moola.data.synthetic import SyntheticConfig
+from moola.errors import ConfigError
+from moola.models import JadeCompact, JadeConfig
+from moola.probe import ProbeReport, probe_from_graph
+from moola.seeding import seed_everything
+from moola.tasks import make_tasks
+
+
+@dataclass(frozen=True)
+class DiagnoseConfig:
+    balancer: str = "trunknorm"
+    seed: int = 0
+    data: str = "synthetic"
+    batch_size: int = 32
+    countdown_units: str = "normalized"
+    device: str = "cpu"
+    window: int = 105
+    checkpoint: str | None = None  # a trained model to probe instead of a fresh one
+
+
+def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> dict[str, Any]:
+    """Probe each task's share of the trunk gradient under ``config.balancer``.
+
+    The model runs in eval mode (no dropout) so that the balancer's step and the probe see
+    the same forward pass; the balancer's weights for this batch are the ones probed.
+    """
+    if config.batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {config.batch_size}")
+    generator = seed_everything(config.seed)
+    device = torch.device(config.device)
+    if windows is None:
+        if config.data == "synthetic":
+            windows = generate_synthetic(SyntheticConfig(window=config.window, seed=config.seed))
+        else:
+            windows = load_windows(config.data, window=config.window)
+    dataset = WindowDataset(windows.validate())
+    idx = torch.randperm(len(dataset), generator=generator)[: config.batch_size]
+    batch = dataset.subset(idx.numpy())
+    tasks = make_tasks(countdown_units=config.countdown_units)
+    targets = {
+        k: v.to(device)
+        for k, v in tasks.build_targets(
+            batch.label, batch.expansion_start, batch.expansion_end, batch.window
+        ).items()
+    }
+    x = batch.x.to(device)
+
+    model = JadeCompact(JadeConfig(n_features=dataset.n_features))
+    if config.checkpoint is not None:
+        from moola.train.checkpoint import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(config.checkpoint)["model"])
+    model.to(device).eval()
+    balancer = make_balancer(config.balancer, tasks, device=device)
+
+    trunk_out = model.encode(x)
+    losses = tasks.losses(model.decode(trunk_out), targets)
+    weights = balancer.backward(losses, StepContext(model, trunk_out, 0))
+    model.zero_grad(set_to_none=True)
+
+    trunk_out = model.encode(x)
+    losses = tasks.losses(model.decode(trunk_out), targets)
+    report: ProbeReport = probe_from_graph(
+        losses, trunk_out, model.trunk_parameters(), weights, tasks.priorities(device), tasks.names
+    )
+    result = report.to_dict()
+    natural = tasks.to_natural(losses.detach()).tolist()
+    for name, loss_natural, loss_train in zip(tasks.names, natural, losses.tolist()):
+        result["tasks"][name]["loss"] = loss_natural
+        result["tasks"][name]["loss_training_units"] = loss_train
+        result["tasks"][name]["priority"] = tasks[name].priority
+    return {
+        "balancer": config.balancer,
+        "seed": config.seed,
+        "batch_size": int(x.shape[0]),
+        "countdown_units": config.countdown_units,
+        **result,
+    }

@@ -1,0 +1,114 @@
+"""One configuration object for a training run, with defaults for the main job."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+
+from moola.balancing import BALANCERS, DEFAULT_BALANCER
+from moola.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run. Same config + same machine = bit-identical history."""
+
+    # data
+    data: str = "synthetic"  # "synthetic", a .parquet file, or a folder with bars.csv + labels.csv
+    n_windows: int = 1024  # synthetic data only
+    data_seed: int = 0  # synthetic data only: the market is fixed while `seed` varies the run
+    window: int = 105
+    val_fraction: float = 0.2
+    # optimisation
+    steps: int = 800
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0  # max global grad norm; None disables clipping
+    seed: int = 0
+    # tasks and balancing
+    balancer: str = DEFAULT_BALANCER
+    balancer_options: dict[str, Any] = field(default_factory=dict)
+    countdown_units: str = "normalized"  # or "bars" (raw, reproduces the legacy failure)
+    priorities: dict[str, float] | None = None  # default 0.10/0.70/0.10/0.10
+    # model sizes, passed to JadeConfig (n_features is taken from the data)
+    model: dict[str, Any] = field(default_factory=dict)
+    # execution
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
+    threads: int | None = None  # CPU intra-op threads; None leaves torch's default
+    graph: bool = False  # capture the train step in a CUDA graph (CUDA only)
+    bf16: bool = False  # bfloat16 autocast of the forward pass
+    # logging and output
+    log_every: int = 10  # steps between reading losses back to the host
+    eval_every: int = 200  # steps between validation passes (0: only at start and end)
+    checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
+    out_dir: str | None = "runs/latest"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        positive = ("n_windows", "steps", "batch_size", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.window < 2:
+            raise ConfigError(f"window must be >= 2, got {self.window}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.balancer not in BALANCERS:
+            raise ConfigError(
+                f"unknown balancer {self.balancer!r}; valid balancers are: {', '.join(sorted(BALANCERS))}"
+            )
+        if self.countdown_units not in ("normalized", "bars"):
+            raise ConfigError(
+                f"countdown_units must be 'normalized' or 'bars', got {self.countdown_units!r}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
+        self.resolve_device()
+
+    def resolve_device(self) -> torch.device:
+        """``auto`` picks CUDA when available; an unavailable CUDA request is an error."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ConfigError(
+                f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N"
+            ) from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {self.device!r} requested but CUDA is not available; use --device cpu"
+            )
+        if device.type not in ("cpu", "cuda"):
+            raise ConfigError(f"unsupported device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        return device
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(
+                f"unknown config key(s) {sorted(unknown)}; known keys: {sorted(known)}"
+            )
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,354 @@
+"""The training loop: data, model, optimizer and balancer wired together, deterministically.
+
+Per-task losses are summed on the device and read back only every ``log_every`` steps.
+Non-finite values are tracked on the device too (the first bad step per task), so a
+divergence is reported with the task and the step without a per-step host sync.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from moola.balancing import Balancer, make_balancer
+from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows, train_val_split
+from moola.data.synthetic import SyntheticConfig
+from moola.errors import ConfigError, TrainingDivergedError
+from moola.models import JadeCompact, JadeConfig
+from moola.seeding import rng_state, seed_everything, set_rng_state
+from moola.tasks import TaskSet, make_tasks
+from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from moola.train.config import TrainConfig
+from moola.train.metrics import Evaluation, evaluate, learned
+from moola.train.step import EagerStep, GraphedStep, make_optimizer
+
+#: Called at every log interval with (step, mean natural-units losses by task).
+ProgressCallback = Callable[[int, dict[str, float]], None]
+
+REMEDY = (
+    "lower the learning rate (--lr), keep gradient clipping on (--grad-clip), check the data "
+    "for extreme values, or train the countdown on normalised targets (--countdown-units normalized)"
+)
+
+
+@dataclass
+class History:
+    """Training losses (natural units) per logged step, plus the balancer's mean weights."""
+
+    task_names: tuple[str, ...]
+    step: list[int] = field(default_factory=list)
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    weights: dict[str, list[float]] = field(default_factory=dict)
+    validation: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in self.task_names:
+            self.losses.setdefault(name, [])
+            self.weights.setdefault(name, [])
+
+    def append(self, step: int, losses: list[float], weights: list[float]) -> None:
+        self.step.append(step)
+        for name, loss, weight in zip(self.task_names, losses, weights):
+            self.losses[name].append(loss)
+            self.weights[name].append(weight)
+
+    def pop(self) -> None:
+        self.step.pop()
+        for name in self.task_names:
+            self.losses[name].pop()
+            self.weights[name].pop()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": list(self.step), **{k: list(v) for k, v in self.losses.items()}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": list(self.step),
+            "losses": {k: list(v) for k, v in self.losses.items()},
+            "weights": {k: list(v) for k, v in self.weights.items()},
+            "validation": list(self.validation),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = list(state["step"])
+        self.losses = {k: list(v) for k, v in state["losses"].items()}
+        self.weights = {k: list(v) for k, v in state["weights"].items()}
+        self.validation = list(state["validation"])
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    history: History
+    initial: Evaluation
+    final: Evaluation
+    baselines: dict[str, float]
+
+    def task_summary(self) -> dict[str, dict[str, Any]]:
+        summary = {}
+        for name in self.history.task_names:
+            init, fin, base = (
+                self.initial.losses[name],
+                self.final.losses[name],
+                self.baselines[name],
+            )
+            summary[name] = {
+                "initial": init,
+                "final": fin,
+                "baseline": base,
+                "drop_pct": 100.0 * (init - fin) / init if init else 0.0,
+                "learned": learned(init, fin, base),
+                "metrics": self.final.metrics.get(name, {}),
+            }
+        return summary
+
+    def to_metrics(self) -> dict[str, Any]:
+        """The ``metrics.json`` document."""
+        return {
+            "config": self.config.to_dict(),
+            "history": self.history.to_dict(),
+            "weights": self.history.weights,
+            "validation": self.history.validation,
+            "tasks": self.task_summary(),
+            "units": {
+                "type": "nats",
+                "pointers": "window fraction (Huber δ=0.08)",
+                "binary": "nats",
+                "countdown": "bars (Huber δ=1)",
+            },
+        }
+
+
+def load_data(config: TrainConfig) -> OHLCWindows:
+    if config.data == "synthetic":
+        return generate_synthetic(
+            SyntheticConfig(n_windows=config.n_windows, window=config.window, seed=config.data_seed)
+        )
+    return load_windows(config.data, window=config.window)
+
+
+class Trainer:
+    """Builds everything from a :class:`TrainConfig` and trains it step by step."""
+
+    def __init__(self, config: TrainConfig, *, windows: OHLCWindows | None = None) -> None:
+        self.config = config
+        seed_everything(config.seed, threads=config.threads)
+        self.device = config.resolve_device()
+        if config.graph and self.device.type != "cuda":
+            raise ConfigError("--graph needs a CUDA device; use --device cuda or drop --graph")
+
+        windows = windows if windows is not None else load_data(config)
+        windows.validate()
+        dataset = WindowDataset(windows)
+        if not bool(torch.isfinite(dataset.x).all()):
+            raise ConfigError("the features built from this data contain NaN or inf")
+        train_idx, val_idx = train_val_split(
+            len(dataset), val_fraction=config.val_fraction, seed=config.seed
+        )
+        self.window = dataset.window
+        self.tasks: TaskSet = make_tasks(
+            countdown_units=config.countdown_units, priorities=config.priorities
+        )
+
+        def to_device(subset: WindowDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            targets = self.tasks.build_targets(
+                subset.label, subset.expansion_start, subset.expansion_end, self.window
+            )
+            return subset.x.to(self.device), {k: v.to(self.device) for k, v in targets.items()}
+
+        self.x_train, self.y_train = to_device(dataset.subset(train_idx))
+        self.x_val, self.y_val = to_device(dataset.subset(val_idx))
+        self.baselines = self.tasks.constant_baselines(self.y_train, self.y_val)
+        self.batch_size = min(config.batch_size, self.x_train.shape[0])
+
+        self.model = JadeCompact(JadeConfig(**{**config.model, "n_features": dataset.n_features}))
+        self.model.to(self.device)
+        self.model.check_finite = False  # the whole dataset was checked above
+        self.balancer: Balancer = make_balancer(
+            config.balancer, self.tasks, device=self.device, **config.balancer_options
+        )
+        params = list(self.model.parameters()) + self.balancer.parameters()
+        self.optimizer = make_optimizer(
+            params,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            device=self.device,
+            graph=config.graph,
+        )
+        step_cls = GraphedStep if config.graph else EagerStep
+        self.train_step = step_cls(
+            self.model,
+            self.tasks,
+            self.balancer,
+            self.optimizer,
+            grad_clip=config.grad_clip,
+            bf16=config.bf16,
+        )
+
+        n_tasks = len(self.tasks)
+        self.step = 0
+        self.history = History(self.tasks.names)
+        self.loss_sum = torch.zeros(n_tasks, device=self.device)
+        self.weight_sum = torch.zeros(n_tasks, device=self.device)
+        self.steps_in_sum = 0
+        self.partial_row_logged = False
+        # First step at which each task's loss/weight, and the gradient, went non-finite (-1: never).
+        self.first_bad_loss = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
+        self.first_bad_grad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self.initial: Evaluation | None = None
+
+    # ------------------------------------------------------------------ data
+    def batch_indices(self, step: int) -> torch.Tensor:
+        """Indices of the batch at ``step``: a seeded permutation per epoch, last partial batch dropped."""
+        n = self.x_train.shape[0]
+        per_epoch = n // self.batch_size
+        epoch, position = divmod(step, per_epoch)
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=generator)
+        return order[position * self.batch_size : (position + 1) * self.batch_size].to(self.device)
+
+    # ------------------------------------------------------------------ loop
+    def evaluate(self) -> Evaluation:
+        return evaluate(self.model, self.x_val, self.y_val, self.tasks, self.y_train)
+
+    def fit(self, progress: ProgressCallback | None = None) -> TrainResult:
+        """Train until ``config.steps`` (the total, also when resuming)."""
+        cfg = self.config
+        if self.initial is None:
+            self.initial = self.evaluate()
+        self.model.train()
+        natural = self.tasks.to_natural(torch.ones(len(self.tasks), device=self.device))
+        while self.step < cfg.steps:
+            idx = self.batch_indices(self.step)
+            x = self.x_train.index_select(0, idx)
+            targets = {k: v.index_select(0, idx) for k, v in self.y_train.items()}
+            out = self.train_step(x, targets, self.step)
+            self.track(out.losses * natural, out.weights, out.grad_norm)
+            self.step += 1
+            on_boundary = self.step % cfg.log_every == 0
+            if on_boundary or self.step == cfg.steps:
+                # A partial interval at the end is logged but kept open, so a resumed run
+                # continues it exactly as an uninterrupted run would.
+                row = self.flush_log(reset=on_boundary)
+                if progress is not None:
+                    progress(self.step, row)
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+                self.history.validation.append({"step": self.step, **self.evaluate().losses})
+                self.model.train()
+            if (
+                cfg.checkpoint_every
+                and self.step % cfg.checkpoint_every == 0
+                and self.step < cfg.steps
+            ):
+                self.save()
+        final = self.evaluate()
+        self.history.validation.append({"step": self.step, **final.losses})
+        return TrainResult(cfg, self.history, self.initial, final, self.baselines)
+
+    def track(self, losses: torch.Tensor, weights: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """Device-side accumulation and non-finite bookkeeping (no host sync)."""
+        self.loss_sum += losses
+        self.weight_sum += weights
+        self.steps_in_sum += 1
+        bad = ~(torch.isfinite(losses) & torch.isfinite(weights))
+        self.first_bad_loss = torch.where(
+            bad & (self.first_bad_loss < 0), self.step, self.first_bad_loss
+        )
+        bad_grad = ~torch.isfinite(grad_norm)
+        self.first_bad_grad = torch.where(
+            bad_grad & (self.first_bad_grad < 0), self.step, self.first_bad_grad
+        )
+
+    def flush_log(self, *, reset: bool = True) -> dict[str, float]:
+        """Read the accumulated losses back (the one host sync per log interval)."""
+        self.raise_if_diverged()
+        losses = (self.loss_sum / self.steps_in_sum).tolist()
+        weights = (self.weight_sum / self.steps_in_sum).tolist()
+        self.history.append(self.step, losses, weights)
+        self.partial_row_logged = not reset
+        if reset:
+            self.loss_sum.zero_()
+            self.weight_sum.zero_()
+            self.steps_in_sum = 0
+        return dict(zip(self.tasks.names, losses))
+
+    def raise_if_diverged(self) -> None:
+        bad_loss = self.first_bad_loss.tolist()
+        bad_grad = int(self.first_bad_grad)
+        offenders = [(s, name) for s, name in zip(bad_loss, self.tasks.names) if s >= 0]
+        if offenders:
+            step, name = min(offenders)
+            raise TrainingDivergedError(
+                f"non-finite loss or weight for task {name!r} at step {step + 1}; "
+                f"training stopped and no checkpoint was written for it. Remedy: {REMEDY}"
+            )
+        if bad_grad >= 0:
+            raise TrainingDivergedError(
+                f"non-finite gradient at step {bad_grad + 1} (all task losses finite); "
+                f"training stopped and no checkpoint was written for it. Remedy: {REMEDY}"
+            )
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "balancer": self.balancer.state_dict(),
+            "rng": rng_state(),
+            "history": self.history.state_dict(),
+            "initial": None if self.initial is None else self.initial.to_dict(),
+            "accumulators": {
+                "loss_sum": self.loss_sum.cpu(),
+                "weight_sum": self.weight_sum.cpu(),
+                "steps_in_sum": self.steps_in_sum,
+                "partial_row_logged": self.partial_row_logged,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.balancer.load_state_dict(state["balancer"])
+        self.history.load_state_dict(state["history"])
+        if state["initial"] is not None:
+            self.initial = Evaluation(state["initial"]["losses"], state["initial"]["metrics"])
+        acc = state["accumulators"]
+        self.loss_sum.copy_(acc["loss_sum"])
+        self.weight_sum.copy_(acc["weight_sum"])
+        self.steps_in_sum = int(acc["steps_in_sum"])
+        if acc["partial_row_logged"]:
+            self.history.pop()  # the interval is still open: the resumed run completes it
+        if self.history.validation and self.history.validation[-1]["step"] == self.step:
+            self.history.validation.pop()  # the end-of-run evaluation; a longer run re-does it
+        set_rng_state(state["rng"])
+
+    def save(self, path: str | Path | None = None) -> Path:
+        if path is None:
+            if self.config.out_dir is None:
+                raise ConfigError("no out_dir configured to save the checkpoint in")
+            path = Path(self.config.out_dir) / CHECKPOINT_NAME
+        return save_checkpoint(self.state_dict(), path)
+
+    @classmethod
+    def resume(cls, path: str | Path, **overrides: Any) -> Trainer:
+        """Rebuild a run from its checkpoint; ``overrides`` may extend ``steps`` and the like."""
+        state = load_checkpoint(path)
+        config = TrainConfig.from_dict({**state["config"], **overrides})
+        trainer = cls(config)
+        trainer.load_state_dict(state)
+        return trainer
+
+
+def summarise_losses(values: list[float], fraction: float = 0.1) -> tuple[float, float]:
+    """Mean of the first and the last ``fraction`` of a loss curve (robust to noisy steps)."""
+    n = max(1, math.ceil(len(values) * fraction))
+    return float(np.mean(values[:n])), float(np.mean(values[-n:]))

@@ -1,0 +1,171 @@
+"""Candle features: hand-checked values, scale invariance, causality and clean errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from moola.data import CANDLE_FEATURES, FEATURE_NAMES, build_features
+from moola.errors import ConfigError, InputValidationError
+
+FAST = settings(max_examples=50, deadline=None)
+
+
+@st.composite
+def valid_ohlc(draw, n: int | None = None, k: int | None = None):
+    """Valid OHLC on a price grid: distinct prices differ by >= 0.1 %, equal ticks are equal."""
+    n = draw(st.integers(1, 3)) if n is None else n
+    k = draw(st.integers(2, 40)) if k is None else k
+    ticks = np.sort(draw(hnp.arrays(np.int64, (n, k, 4), elements=st.integers(0, 1000))), axis=-1)
+    swap = draw(hnp.arrays(np.bool_, (n, k)))
+    base = draw(st.floats(0.5, 2000.0))
+    prices = base * (1000.0 + ticks) / 1000.0
+    low, mid_a, mid_b, high = (prices[..., i] for i in range(4))
+    open_ = np.where(swap, mid_b, mid_a)
+    close = np.where(swap, mid_a, mid_b)
+    return np.stack([open_, high, low, close], axis=-1)
+
+
+def test_feature_names():
+    assert FEATURE_NAMES == (
+        "open_norm",
+        "close_norm",
+        "body_pct",
+        "upper_wick_pct",
+        "lower_wick_pct",
+        "range_z",
+        "position",
+    )
+    assert FEATURE_NAMES[:6] == CANDLE_FEATURES
+
+
+def test_hand_worked_three_bars():
+    ohlc = np.array(
+        [
+            [10.0, 12.0, 8.0, 11.0],  # range 4, up bar
+            [11.0, 11.0, 5.0, 6.0],  # range 6, down bar opening at its high
+            [7.0, 7.0, 7.0, 7.0],  # zero range
+        ]
+    )
+    f = build_features(ohlc)
+    assert f.shape == (3, 7) and f.dtype == np.float32
+    # EMA20 of the range: alpha = 2/21, seeded with 4; then 4 + (2/21)(6 - 4) = 88/21;
+    # then (19/21)(88/21) on the flat bar.
+    expected = np.array(
+        [
+            # open_norm, close_norm, body, upper, lower, range_z, position
+            [2 / 4, 3 / 4, 1 / 4, 1 / 4, 2 / 4, 4 / 4, 0.0],
+            [6 / 6, 1 / 6, -5 / 6, 0 / 6, 1 / 6, 6 / (88 / 21), 0.5],
+            [0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    np.testing.assert_allclose(f, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_range_z_is_clipped_to_three_and_span_changes_it():
+    ohlc = np.array([[10.0, 10.1, 9.9, 10.0]] * 5 + [[10.0, 20.0, 9.0, 19.0]])
+    assert build_features(ohlc)[-1, 5] == pytest.approx(3.0)
+    # With span 1 the EMA is the range itself, so range_z is 1 on every non-flat bar.
+    np.testing.assert_allclose(build_features(ohlc, ema_span=1)[:, 5], 1.0)
+
+
+def test_range_z_matches_a_recursive_ema_on_a_long_window():
+    # A plain loop is the reference; 2000 bars would overflow a cumprod-based shortcut.
+    rng = np.random.default_rng(0)
+    k = 2000
+    close = 100 * np.cumprod(1 + 0.01 * rng.standard_normal(k))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    high = np.maximum(open_, close) * (1 + 0.01 * rng.random(k))
+    low = np.minimum(open_, close) * (1 - 0.01 * rng.random(k))
+    ohlc = np.stack([open_, high, low, close], axis=-1)
+    span = 20
+    alpha = 2 / (span + 1)
+    ranges = high - low
+    ema = np.empty(k)
+    ema[0] = ranges[0]
+    for t in range(1, k):
+        ema[t] = alpha * ranges[t] + (1 - alpha) * ema[t - 1]
+    got = build_features(ohlc, ema_span=span)[:, 5]
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, np.clip(ranges / ema, 0, 3), rtol=1e-5)
+
+
+def test_batch_shapes_and_without_position():
+    rng = np.random.default_rng(1)
+    base = 50 + rng.random((4, 30, 1))
+    ohlc = np.concatenate([base, base * 1.01, base * 0.99, base], axis=-1)
+    full = build_features(ohlc)
+    assert full.shape == (4, 30, 7) and full.dtype == np.float32
+    np.testing.assert_allclose(full[0, :, 6], np.arange(30) / 29)
+    candles = build_features(ohlc, include_position=False)
+    assert candles.shape == (4, 30, 6)
+    np.testing.assert_array_equal(candles, full[..., :6])
+
+
+def test_zero_range_bars_never_give_nan():
+    ohlc = np.full((2, 25, 4), 42.0)
+    f = build_features(ohlc)
+    assert np.isfinite(f).all()
+    np.testing.assert_array_equal(f[..., 0:2], 0.5)
+    np.testing.assert_array_equal(f[..., 2:6], 0.0)
+
+
+@FAST
+@given(ohlc=valid_ohlc(), factor=st.floats(1e-3, 1e3))
+def test_scale_invariance(ohlc, factor):
+    np.testing.assert_allclose(
+        build_features(ohlc * factor), build_features(ohlc), rtol=1e-5, atol=1e-6
+    )
+
+
+@FAST
+@given(data=st.data())
+def test_causality_changing_bar_j_keeps_earlier_bars_exactly(data):
+    ohlc = data.draw(valid_ohlc())
+    other = data.draw(valid_ohlc(n=ohlc.shape[0], k=ohlc.shape[1]))
+    j = data.draw(st.integers(0, ohlc.shape[1] - 1))
+    changed = ohlc.copy()
+    changed[:, j:] = other[:, j:]
+    before, after = build_features(ohlc), build_features(changed)
+    np.testing.assert_array_equal(after[:, :j], before[:, :j])
+
+
+def test_causality_catches_a_changed_bar():
+    # Sanity check of the property above: a change at bar j does show up from bar j on.
+    ohlc = np.tile(np.array([10.0, 11.0, 9.0, 10.5]), (1, 10, 1))
+    changed = ohlc.copy()
+    changed[0, 6] = [10.0, 14.0, 9.0, 13.0]
+    diff = np.abs(build_features(changed) - build_features(ohlc)).sum(axis=-1)[0]
+    assert (diff[:6] == 0).all() and diff[6] > 0 and diff[7] > 0
+
+
+@pytest.mark.parametrize(
+    ("ohlc", "match"),
+    [
+        (np.ones((5, 3)), r"shape"),
+        (np.ones((2, 5, 4, 1)), r"shape"),
+        (np.ones((1, 4)), r"at least 2 bars"),
+        (np.array([[1.0, 2.0, 0.5, 1.5], [1.0, np.nan, 0.5, 1.5]]), r"row 0, bar 1: has a NaN"),
+        (np.array([[1.0, 2.0, 0.5, 1.5], [1.0, 2.0, 0.5, np.inf]]), r"row 0, bar 1"),
+        (np.array([[1.0, 2.0, 0.5, 1.5], [1.0, 0.4, 0.5, 0.45]]), r"row 0, bar 1: high < low"),
+        (np.array([[1.0, 2.0, 0.5, 2.5], [1.0, 2.0, 0.5, 1.5]]), r"row 0, bar 0: high < max"),
+        (
+            np.array([[1.0, 2.0, 0.5, 1.5], [-1.0, 2.0, -2.0, 1.5]]),
+            r"row 0, bar 1: has a price <= 0",
+        ),
+    ],
+)
+def test_bad_input_gives_clear_errors(ohlc, match):
+    with pytest.raises(InputValidationError, match=match):
+        build_features(ohlc)
+
+
+def test_bad_span_and_non_numeric_input():
+    ohlc = np.array([[1.0, 2.0, 0.5, 1.5]] * 3)
+    with pytest.raises(ConfigError, match="ema_span"):
+        build_features(ohlc, ema_span=0)
+    with pytest.raises(InputValidationError, match="numeric"):
+        build_features([["a", "b", "c", "d"]] * 3)
