@@ -45,7 +45,9 @@ def make_balancer(
         ) from None
     try:
         return cls(tasks, device=device, **options)
-    except TypeError as exc:
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad options for balancer {name!r}: {exc}") from None
 
 

@@ -8,6 +8,7 @@ a detached device tensor, so that probes and logs can see them without a host sy
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -76,7 +77,9 @@ class Balancer(ABC):
             if isinstance(value, torch.Tensor):
                 value = value.detach().clone()
             elif hasattr(value, "state_dict"):
-                value = value.state_dict()
+                value = copy.deepcopy(value.state_dict())
+            else:
+                value = copy.deepcopy(value)  # a snapshot, never an alias of live state
             state[attr] = value
         return state
 

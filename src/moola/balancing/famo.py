@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from moola.balancing.base import Balancer, StepContext
+from moola.errors import ConfigError
 from moola.tasks import TaskSet
 
 
@@ -31,6 +32,10 @@ class FAMOBalancer(Balancer):
         eps: float = 1e-8,
     ) -> None:
         super().__init__(tasks, device=device)
+        if not lr > 0:
+            raise ConfigError(f"famo: lr must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise ConfigError(f"famo: weight_decay must be >= 0, got {weight_decay}")
         self.eps = eps
         self.min_losses = torch.zeros(len(tasks), device=self.device)
         prio = self.priorities / self.priorities.sum()

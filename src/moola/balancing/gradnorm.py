@@ -15,6 +15,7 @@ import torch
 
 from moola.balancing import grads as G
 from moola.balancing.base import Balancer, StepContext
+from moola.errors import ConfigError
 from moola.tasks import TaskSet
 
 
@@ -31,6 +32,8 @@ class GradNormBalancer(Balancer):
         lr: float = 0.025,
     ) -> None:
         super().__init__(tasks, device=device)
+        if not lr > 0:
+            raise ConfigError(f"gradnorm: lr must be > 0, got {lr}")
         self.alpha = alpha
         self.weights = torch.nn.Parameter(self.priorities.clone())
         # capturable: the update can live inside a CUDA graph of the train step.
@@ -67,7 +70,7 @@ class GradNormBalancer(Balancer):
         inverse_rate = ratio / ratio.mean().clamp_min(1e-12)
         target = weighted_norms.mean() * self.relative_priority * inverse_rate**self.alpha
         self.optimizer.zero_grad(set_to_none=False)
-        self.weights.grad = torch.sign(weighted_norms - target) * norms
+        self.weights.grad = (torch.sign(weighted_norms - target) * norms).to(self.weights.dtype)
         self.optimizer.step()
         with torch.no_grad():
             self.weights.clamp_(min=1e-6)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from moola.balancing.base import Balancer, StepContext
+from moola.errors import ConfigError
 from moola.tasks import TaskSet
 
 
@@ -33,6 +34,10 @@ class LegacyNormalizerBalancer(Balancer):
         warmup_steps: int = 10,
     ) -> None:
         super().__init__(tasks, device=device)
+        if not 0.0 <= momentum < 1.0:
+            raise ConfigError(f"legacy: momentum must be in [0, 1), got {momentum}")
+        if warmup_steps < 0:
+            raise ConfigError(f"legacy: warmup_steps must be >= 0, got {warmup_steps}")
         self.momentum = momentum
         self.warmup_steps = warmup_steps
         self.running_means: dict[str, float] = {}

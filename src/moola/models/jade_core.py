@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from moola.errors import InputValidationError
+from moola.errors import ConfigError, InputValidationError
 
 MODEL_ID = "moola-lstm-s-v1.1"
 
@@ -56,19 +56,17 @@ class JadeConfig:
     def __post_init__(self) -> None:
         for name in ("n_features", "hidden_size", "num_layers", "n_classes"):
             if getattr(self, name) < 1:
-                raise InputValidationError(
-                    f"JadeConfig.{name} must be >= 1, got {getattr(self, name)}"
-                )
+                raise ConfigError(f"JadeConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.n_classes < 2:
-            raise InputValidationError(f"JadeConfig.n_classes must be >= 2, got {self.n_classes}")
+            raise ConfigError(f"JadeConfig.n_classes must be >= 2, got {self.n_classes}")
         if self.projection_dim is not None and self.projection_dim < 1:
-            raise InputValidationError(
+            raise ConfigError(
                 f"JadeConfig.projection_dim must be >= 1 or None, got {self.projection_dim}"
             )
         for name in ("input_dropout", "recurrent_dropout", "dense_dropout"):
             p = getattr(self, name)
             if not 0.0 <= p < 1.0:
-                raise InputValidationError(f"JadeConfig.{name} must be in [0, 1), got {p}")
+                raise ConfigError(f"JadeConfig.{name} must be in [0, 1), got {p}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -200,8 +200,12 @@ class Trainer:
         self.partial_row_logged = False
         # First step at which each task's loss/weight, and the gradient, went non-finite (-1: never).
         self.first_bad_loss = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
+        self.first_bad_weight = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
         self.first_bad_grad = torch.full((), -1, dtype=torch.long, device=self.device)
         self.initial: Evaluation | None = None
+        # The run's own RNG stream (dropout draws from torch's global generator): restored at
+        # the start of fit() and saved at its end, so trainers can interleave and resume.
+        self.rng = rng_state()
 
     # ------------------------------------------------------------------ data
     def batch_indices(self, step: int) -> torch.Tensor:
@@ -220,6 +224,7 @@ class Trainer:
     def fit(self, progress: ProgressCallback | None = None) -> TrainResult:
         """Train until ``config.steps`` (the total, also when resuming)."""
         cfg = self.config
+        set_rng_state(self.rng)
         if self.initial is None:
             self.initial = self.evaluate()
         self.model.train()
@@ -246,7 +251,9 @@ class Trainer:
                 and self.step % cfg.checkpoint_every == 0
                 and self.step < cfg.steps
             ):
+                self.rng = rng_state()
                 self.save()
+        self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
         return TrainResult(cfg, self.history, self.initial, final, self.baselines)
@@ -256,14 +263,9 @@ class Trainer:
         self.loss_sum += losses
         self.weight_sum += weights
         self.steps_in_sum += 1
-        bad = ~(torch.isfinite(losses) & torch.isfinite(weights))
-        self.first_bad_loss = torch.where(
-            bad & (self.first_bad_loss < 0), self.step, self.first_bad_loss
-        )
-        bad_grad = ~torch.isfinite(grad_norm)
-        self.first_bad_grad = torch.where(
-            bad_grad & (self.first_bad_grad < 0), self.step, self.first_bad_grad
-        )
+        self.first_bad_loss = _first_bad(self.first_bad_loss, losses, self.step)
+        self.first_bad_weight = _first_bad(self.first_bad_weight, weights, self.step)
+        self.first_bad_grad = _first_bad(self.first_bad_grad, grad_norm, self.step)
 
     def flush_log(self, *, reset: bool = True) -> dict[str, float]:
         """Read the accumulated losses back (the one host sync per log interval)."""
@@ -279,15 +281,21 @@ class Trainer:
         return dict(zip(self.tasks.names, losses))
 
     def raise_if_diverged(self) -> None:
-        bad_loss = self.first_bad_loss.tolist()
+        """Name the earliest non-finite value: a task's loss, then a balancer weight, then the gradient."""
+        for what, first_bad in (
+            ("loss", self.first_bad_loss),
+            ("balancer weight", self.first_bad_weight),
+        ):
+            steps = first_bad.tolist()
+            bad = [s for s in steps if s >= 0]
+            if bad:
+                step = min(bad)
+                names = ", ".join(repr(n) for n, s in zip(self.tasks.names, steps) if s == step)
+                raise TrainingDivergedError(
+                    f"non-finite {what} for task {names} at step {step + 1}; training stopped "
+                    f"and no checkpoint was written for it. Remedy: {REMEDY}"
+                )
         bad_grad = int(self.first_bad_grad)
-        offenders = [(s, name) for s, name in zip(bad_loss, self.tasks.names) if s >= 0]
-        if offenders:
-            step, name = min(offenders)
-            raise TrainingDivergedError(
-                f"non-finite loss or weight for task {name!r} at step {step + 1}; "
-                f"training stopped and no checkpoint was written for it. Remedy: {REMEDY}"
-            )
         if bad_grad >= 0:
             raise TrainingDivergedError(
                 f"non-finite gradient at step {bad_grad + 1} (all task losses finite); "
@@ -302,7 +310,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "balancer": self.balancer.state_dict(),
-            "rng": rng_state(),
+            "rng": self.rng,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
             "accumulators": {
@@ -329,7 +337,7 @@ class Trainer:
             self.history.pop()  # the interval is still open: the resumed run completes it
         if self.history.validation and self.history.validation[-1]["step"] == self.step:
             self.history.validation.pop()  # the end-of-run evaluation; a longer run re-does it
-        set_rng_state(state["rng"])
+        self.rng = state["rng"]
 
     def save(self, path: str | Path | None = None) -> Path:
         if path is None:
@@ -346,6 +354,11 @@ class Trainer:
         trainer = cls(config)
         trainer.load_state_dict(state)
         return trainer
+
+
+def _first_bad(first_bad: torch.Tensor, values: torch.Tensor, step: int) -> torch.Tensor:
+    """Record ``step`` where ``values`` first turns non-finite, on the device (no host sync)."""
+    return torch.where(~torch.isfinite(values) & (first_bad < 0), step, first_bad)
 
 
 def summarise_losses(values: list[float], fraction: float = 0.1) -> tuple[float, float]:

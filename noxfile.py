@@ -1,0 +1,69 @@
+"""Developer tasks. ``nox -s tests`` is the CI gate; ``nox -l`` lists every session.
+
+Every session installs a pinned, CPU-friendly torch first: an unpinned ``torch`` resolves
+to a multi-GB CUDA build. Override the pin with ``MOOLA_TORCH`` (e.g. ``MOOLA_TORCH=
+"torch==2.5.1"``) to test another release.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.error_on_missing_interpreters = True
+
+TORCH = os.environ.get("MOOLA_TORCH", "torch==2.13.0")
+
+
+def install_project(session: nox.Session, extras: str) -> None:
+    session.install(*TORCH.split())
+    session.install(f".[{extras}]")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit, regression and (untimed) benchmark tests; args after -- go to pytest."""
+    install_project(session, "test")
+    session.run(
+        "pytest",
+        "tests/unit",
+        "tests/regression",
+        "tests/benchmarks",
+        "--benchmark-disable",
+        *session.posargs,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+
+
+@nox.session
+def golden(session: nox.Session) -> None:
+    """Regenerate the golden loss curves on purpose (explain every change in the commit)."""
+    install_project(session, "test")
+    session.run("pytest", "tests/regression", "--snapshot-update", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Timed benchmarks, saved under .benchmarks/ for later comparison.
+
+    Compare against the last saved run:
+    ``nox -s bench -- --benchmark-compare --benchmark-compare-fail=median:15%``
+    """
+    install_project(session, "test")
+    session.run("pytest", "tests/benchmarks", "--benchmark-only", "--benchmark-autosave", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    install_project(session, "all")
+    session.install("mypy>=1.10")
+    session.run("mypy", "src/moola")

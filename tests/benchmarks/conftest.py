@@ -1,0 +1,190 @@
+"""Fixtures for the train-step benchmarks: fixed CPU threads, one synthetic data set, and a
+factory that builds a fresh, seeded model + balancer + optimizer + step per benchmark."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import pytest
+import torch
+
+from moola.balancing import Balancer, make_balancer
+from moola.data import FEATURE_NAMES, WindowDataset, generate_synthetic
+from moola.models import JadeCompact, JadeConfig
+from moola.seeding import seed_everything
+from moola.tasks import TaskSet, make_tasks
+from moola.train.step import EagerStep, GraphedStep, make_optimizer
+
+#: CPU intra-op threads for every benchmark (override with MOOLA_BENCH_THREADS).
+BENCH_THREADS = int(os.environ.get("MOOLA_BENCH_THREADS", "2"))
+#: Batch sizes benchmarked; the synthetic data set holds exactly the largest one.
+BATCH_SIZES = (32, 256)
+#: The training defaults of ``TrainConfig``.
+LR, WEIGHT_DECAY, GRAD_CLIP = 1e-3, 0.01, 1.0
+SEED = 0
+
+CUDA_AVAILABLE = torch.cuda.is_available()
+requires_cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="CUDA is not available")
+
+#: (device, mode) pairs: CUDA graphs exist only on CUDA, so there is no cpu-graph pair.
+DEVICE_MODES = [
+    pytest.param("cpu", "eager", id="cpu-eager"),
+    pytest.param("cuda", "eager", id="cuda-eager", marks=[pytest.mark.gpu, requires_cuda]),
+    pytest.param("cuda", "graph", id="cuda-graph", marks=[pytest.mark.gpu, requires_cuda]),
+]
+DEVICES = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param("cuda", id="cuda", marks=[pytest.mark.gpu, requires_cuda]),
+]
+
+
+@cache
+def hardware_name(device: str) -> str:
+    """The CPU model (from /proc/cpuinfo where there is one) or the CUDA device name."""
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels, so a timed call covers the work it launched (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def params_snapshot(model: JadeCompact) -> list[torch.Tensor]:
+    """Copies of the trunk and head parameters (the ones every balancer trains)."""
+    return [p.detach().clone() for p in model.trunk_parameters() + model.head_parameters()]
+
+
+def assert_params_updated(model: JadeCompact, before: list[torch.Tensor]) -> None:
+    """Every trunk and head parameter moved and stayed finite."""
+    after = model.trunk_parameters() + model.head_parameters()
+    assert len(after) == len(before)
+    for i, (old, new) in enumerate(zip(before, after)):
+        new = new.detach()
+        assert bool(torch.isfinite(new).all()), f"parameter {i} is not finite after the step"
+        assert not torch.equal(old, new), f"parameter {i} did not change after the step"
+
+
+@pytest.fixture
+def bench_threads() -> Iterator[int]:
+    """Fix the CPU intra-op thread count for one benchmark, then restore the previous one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(BENCH_THREADS)
+    yield BENCH_THREADS
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def bench_tasks() -> TaskSet:
+    return make_tasks()
+
+
+@pytest.fixture(scope="session")
+def bench_batches(bench_tasks: TaskSet) -> dict[int, tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """One fixed CPU batch (features, targets) per batch size, from seeded synthetic windows."""
+    dataset = WindowDataset(generate_synthetic(n_windows=max(BATCH_SIZES), seed=SEED))
+    assert dataset.n_features == len(FEATURE_NAMES)
+    targets = bench_tasks.build_targets(
+        dataset.label, dataset.expansion_start, dataset.expansion_end, dataset.window
+    )
+    return {
+        b: (dataset.x[:b].contiguous(), {k: v[:b].contiguous() for k, v in targets.items()})
+        for b in BATCH_SIZES
+    }
+
+
+def new_model(device: torch.device, threads: int) -> JadeCompact:
+    """The default JadeCompact, seeded, on ``device``, input checks off (as the trainer does)."""
+    seed_everything(SEED, threads=threads)
+    model = JadeCompact(JadeConfig(n_features=len(FEATURE_NAMES))).to(device)
+    model.check_finite = False  # the trainer validates the whole data set once instead
+    model.train()
+    return model
+
+
+@dataclass
+class StepBench:
+    """A ready-to-time train step on one fixed batch."""
+
+    device: torch.device
+    model: JadeCompact
+    balancer: Balancer
+    step: EagerStep
+    x: torch.Tensor
+    targets: dict[str, torch.Tensor]
+    extra_info: dict[str, Any]
+    calls: int = 0
+    before: list[torch.Tensor] = field(default_factory=list)
+
+    def __call__(self) -> Any:
+        out = self.step(self.x, self.targets, self.calls)
+        self.calls += 1
+        synchronize(self.device)
+        return out
+
+
+def base_extra_info(device: torch.device, batch: int, threads: int) -> dict[str, Any]:
+    return {
+        "device": device.type,
+        "hardware": hardware_name(device.type),
+        "batch": batch,
+        "threads": threads,
+        "torch": torch.__version__,
+        "model": "JadeCompact(JadeConfig defaults)",
+        "n_features": len(FEATURE_NAMES),
+    }
+
+
+@pytest.fixture
+def make_step_bench(
+    bench_threads: int,
+    bench_tasks: TaskSet,
+    bench_batches: dict[int, tuple[torch.Tensor, dict[str, torch.Tensor]]],
+):
+    """Factory: ``make_step_bench(device, batch, balancer, mode, **balancer_options)``."""
+
+    def build(
+        device_name: str, batch: int, balancer_name: str, mode: str, **options: Any
+    ) -> StepBench:
+        device = torch.device(device_name)
+        model = new_model(device, bench_threads)
+        balancer = make_balancer(balancer_name, bench_tasks, device=device, **options)
+        graph = mode == "graph"
+        optimizer = make_optimizer(
+            list(model.parameters()) + balancer.parameters(),
+            lr=LR,
+            weight_decay=WEIGHT_DECAY,
+            device=device,
+            graph=graph,
+        )
+        step_cls = GraphedStep if graph else EagerStep
+        step = step_cls(model, bench_tasks, balancer, optimizer, grad_clip=GRAD_CLIP)
+        x, targets = bench_batches[batch]
+        info = base_extra_info(device, batch, bench_threads)
+        info.update(balancer=balancer_name, mode=mode, balancer_options=dict(options))
+        return StepBench(
+            device=device,
+            model=model,
+            balancer=balancer,
+            step=step,
+            x=x.to(device),
+            targets={k: v.to(device) for k, v in targets.items()},
+            extra_info=info,
+            before=params_snapshot(model),
+        )
+
+    return build
