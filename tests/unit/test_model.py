@@ -19,15 +19,6 @@ PER_BAR_KEYS = ("expansion_binary_logits", "expansion_binary", "expansion_countd
 ALL_KEYS = {"logits", "pointers", *PER_BAR_KEYS, *SIGMA_KEYS}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not spin-wait on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def small_model(**overrides: object) -> JadeCompact:
     base: dict[str, object] = {
         "n_features": 7,

@@ -19,15 +19,6 @@ N_FEATURES, WINDOW, BATCH = 6, 14, 4
 RTOL = 1e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not spin-wait on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 WEIGHTS = st.lists(
     st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False),
     min_size=4,
