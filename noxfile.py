@@ -52,7 +52,9 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- --benchmark-compare --benchmark-compare-fail=median:15%``
     """
     install_project(session, "test")
-    session.run("pytest", "tests/benchmarks", "--benchmark-only", "--benchmark-autosave", *session.posargs)
+    session.run(
+        "pytest", "tests/benchmarks", "--benchmark-only", "--benchmark-autosave", *session.posargs
+    )
 
 
 @nox.session

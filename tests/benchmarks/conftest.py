@@ -1,8 +1,10 @@
-"""Fixtures for the train-step benchmarks: fixed CPU threads, one synthetic data set, and a
-factory that builds a fresh, seeded model + balancer + optimizer + step per benchmark."""
+"""Fixtures for the train-step benchmarks: fixed CPU threads, pinned glibc malloc thresholds
+(timed runs only), one synthetic data set, and a factory that builds a fresh, seeded model +
+balancer + optimizer + step per benchmark."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 from collections.abc import Iterator
@@ -79,12 +81,63 @@ def assert_params_updated(model: JadeCompact, before: list[torch.Tensor]) -> Non
         assert not torch.equal(old, new), f"parameter {i} did not change after the step"
 
 
+#: glibc malloc settings for benchmark runs (``MOOLA_BENCH_MALLOC=default`` keeps glibc's own).
+MALLOC_MMAP_THRESHOLD = 32 << 20  # the largest glibc accepts
+MALLOC_TRIM_THRESHOLD = 256 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt() parameter numbers (malloc.h)
+
+
+def pin_malloc() -> str:
+    """Keep step-sized buffers on the heap instead of fresh ``mmap`` pages, and return a label.
+
+    With glibc's adaptive defaults, whether a multi-megabyte activation or gradient buffer
+    is served from the heap or from new zero-filled pages depends on what the process freed
+    before; in a VM each such page fault is expensive, so the same step measured bimodally
+    (e.g. 23 or 40 ms at batch 32) depending on which benchmarks ran earlier. Fixed
+    thresholds make the step's cost independent of the test order.
+    """
+    if os.environ.get("MOOLA_BENCH_MALLOC", "pinned") == "default":
+        return "default"
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return "default (no mallopt)"
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    if (
+        mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) == 1
+        and mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD) == 1
+    ):
+        return f"mmap_threshold={MALLOC_MMAP_THRESHOLD >> 20}MiB,trim_threshold={MALLOC_TRIM_THRESHOLD >> 20}MiB"
+    return "default (mallopt refused)"
+
+
+def benchmarks_disabled(config: pytest.Config) -> bool:
+    """Whether this session only runs each benchmark body once (``--benchmark-disable``)."""
+    option = config.getoption
+    return bool(option("benchmark_disable", False)) and not option("benchmark_enable", False)
+
+
+@pytest.fixture(scope="session")
+def bench_malloc(request: pytest.FixtureRequest) -> str:
+    """Pin the allocator once per session, only when benchmarks are timed (not under
+    ``--benchmark-disable``, so that a plain test run keeps the process untouched)."""
+    if benchmarks_disabled(request.config):
+        return "untouched (benchmarks disabled)"
+    return pin_malloc()
+
+
 @pytest.fixture
-def bench_threads() -> Iterator[int]:
-    """Fix the CPU intra-op thread count for one benchmark, then restore the previous one."""
+def bench_threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Fix the CPU intra-op thread count for one benchmark, then restore the previous one.
+
+    Untimed runs use one thread: with every core busy (parallel test sessions, xdist), a
+    2-thread step spends most of its time in OpenMP barriers waiting for a descheduled
+    thread, and a step that takes 25 ms alone took tens of seconds on a loaded 2-core box.
+    """
+    threads = 1 if benchmarks_disabled(request.config) else BENCH_THREADS
     previous = torch.get_num_threads()
-    torch.set_num_threads(BENCH_THREADS)
-    yield BENCH_THREADS
+    torch.set_num_threads(threads)
+    yield threads
     torch.set_num_threads(previous)
 
 
@@ -137,12 +190,13 @@ class StepBench:
         return out
 
 
-def base_extra_info(device: torch.device, batch: int, threads: int) -> dict[str, Any]:
+def base_extra_info(device: torch.device, batch: int, threads: int, malloc: str) -> dict[str, Any]:
     return {
         "device": device.type,
         "hardware": hardware_name(device.type),
         "batch": batch,
         "threads": threads,
+        "malloc": malloc,
         "torch": torch.__version__,
         "model": "JadeCompact(JadeConfig defaults)",
         "n_features": len(FEATURE_NAMES),
@@ -151,6 +205,7 @@ def base_extra_info(device: torch.device, batch: int, threads: int) -> dict[str,
 
 @pytest.fixture
 def make_step_bench(
+    bench_malloc: str,
     bench_threads: int,
     bench_tasks: TaskSet,
     bench_batches: dict[int, tuple[torch.Tensor, dict[str, torch.Tensor]]],
@@ -174,7 +229,7 @@ def make_step_bench(
         step_cls = GraphedStep if graph else EagerStep
         step = step_cls(model, bench_tasks, balancer, optimizer, grad_clip=GRAD_CLIP)
         x, targets = bench_batches[batch]
-        info = base_extra_info(device, batch, bench_threads)
+        info = base_extra_info(device, batch, bench_threads, bench_malloc)
         info.update(balancer=balancer_name, mode=mode, balancer_options=dict(options))
         return StepBench(
             device=device,

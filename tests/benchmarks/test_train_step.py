@@ -27,7 +27,9 @@ Run and compare::
 
 ``--benchmark-compare`` compares with the latest saved run (on the same machine: the
 saved files are per machine and Python/implementation). ``MOOLA_BENCH_THREADS`` sets the
-CPU thread count (default 2). With ``--benchmark-disable`` (the ``tests`` session) every
+CPU thread count (default 2). Timed runs pin glibc's malloc thresholds (see
+``conftest.pin_malloc``; ``MOOLA_BENCH_MALLOC=default`` opts out), because otherwise the
+cost of a step depended on which benchmarks ran before it. With ``--benchmark-disable`` (the ``tests`` session) every
 benchmark runs its body once, and the assertions after it still check that the step ran:
 finite losses, weights and gradient norm, and every trunk and head parameter updated.
 """
@@ -178,7 +180,9 @@ def legacy_reference_step(
 
 @pytest.mark.parametrize("batch", BATCH_SIZES, ids=lambda b: f"b{b}")
 @pytest.mark.parametrize("device", DEVICES)
-def test_legacy_reference_loop(benchmark, bench_threads, bench_tasks, bench_batches, device, batch):
+def test_legacy_reference_loop(
+    benchmark, bench_malloc, bench_threads, bench_tasks, bench_batches, device, batch
+):
     dev = torch.device(device)
     model = new_model(dev, bench_threads)
     # The seed code's optimizer: plain AdamW with torch's defaults (no fused/foreach choice).
@@ -189,7 +193,9 @@ def test_legacy_reference_loop(benchmark, bench_threads, bench_tasks, bench_batc
     before = params_snapshot(model)
     benchmark.group = f"{device}-b{batch}"
     benchmark.extra_info.update(
-        base_extra_info(dev, batch, bench_threads), balancer="legacy-reference", mode="eager"
+        base_extra_info(dev, batch, bench_threads, bench_malloc),
+        balancer="legacy-reference",
+        mode="eager",
     )
 
     def run() -> dict[str, float]:

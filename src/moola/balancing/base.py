@@ -26,6 +26,10 @@ class StepContext:
     model: JadeCompact
     trunk_out: torch.Tensor  # the shared representation (LSTM output), still in the graph
     step: int = 0
+    #: Per-task leaves the heads read (detached copies of ``trunk_out``, in task order), when
+    #: the forward was split for a balancer with ``uses_task_inputs``. None: heads read
+    #: ``trunk_out`` directly, and per-task gradients take one backward pass per task.
+    task_inputs: list[torch.Tensor] | None = None
 
     @property
     def trunk_params(self) -> list[torch.nn.Parameter]:
@@ -43,6 +47,9 @@ class Balancer(ABC):
     #: True for methods that need the losses re-measured on the same batch after the
     #: optimizer step (FAMO); the trainer then calls :meth:`after_step`.
     needs_losses_after_step: ClassVar[bool] = False
+    #: True for methods that need each task's gradient on the shared representation; the
+    #: train step then feeds every head its own leaf (``StepContext.task_inputs``).
+    uses_task_inputs: ClassVar[bool] = False
     #: Names of tensor attributes that make up the balancer's state.
     state_attrs: ClassVar[tuple[str, ...]] = ()
 

@@ -21,6 +21,7 @@ from moola.tasks import TaskSet
 
 class GradNormBalancer(Balancer):
     name = "gradnorm"
+    uses_task_inputs = True
     state_attrs = ("weights", "optimizer", "initial_losses", "initialised")
 
     def __init__(
@@ -51,7 +52,7 @@ class GradNormBalancer(Balancer):
         self.initialised.fill_(True)
 
         weights = self.weights.detach().clone()
-        rep_grads, head_grads = G.representation_grads(losses, ctx.trunk_out, ctx.head_params)
+        rep_grads = G.representation_grads(losses, ctx)
         trunk = ctx.trunk_params
         per_task = G.trunk_grads(ctx.trunk_out, rep_grads, trunk)
         last_layer = _last_layer_indices(ctx)
@@ -62,7 +63,7 @@ class GradNormBalancer(Balancer):
             ]
         )
         G.accumulate(trunk, G.combine(per_task, weights))
-        G.accumulate(ctx.head_params, G.combine(head_grads, weights))
+        G.head_backward(losses, weights, ctx)
 
         # Weight update (after the model's gradients are taken with the current weights).
         weighted_norms = weights * norms

@@ -12,22 +12,43 @@ from collections.abc import Sequence
 
 import torch
 
+from moola.balancing.base import StepContext
+
 Grads = list[torch.Tensor | None]
 
 
-def representation_grads(
-    losses: torch.Tensor, trunk_out: torch.Tensor, head_params: Sequence[torch.Tensor]
-) -> tuple[list[torch.Tensor], list[Grads]]:
-    """For each task: (∂Lᵢ/∂trunk_out, ∂Lᵢ/∂head parameters). The graph is kept."""
-    rep_grads: list[torch.Tensor] = []
-    head_grads: list[Grads] = []
-    inputs = [trunk_out, *head_params]
+def representation_grads(losses: torch.Tensor, ctx: StepContext) -> list[torch.Tensor]:
+    """∂Lᵢ/∂(shared representation) for each task. The graph is kept.
+
+    With split task inputs this is one backward pass through all heads; otherwise one pass
+    per task.
+    """
+    if ctx.task_inputs is not None:
+        return list(torch.autograd.grad(losses.sum(), ctx.task_inputs, retain_graph=True))
+    rep_grads = []
     for i in range(losses.shape[0]):
-        grads = torch.autograd.grad(losses[i], inputs, retain_graph=True, allow_unused=True)
-        rep = grads[0] if grads[0] is not None else torch.zeros_like(trunk_out)
-        rep_grads.append(rep)
-        head_grads.append(list(grads[1:]))
-    return rep_grads, head_grads
+        (grad,) = torch.autograd.grad(
+            losses[i], ctx.trunk_out, retain_graph=True, allow_unused=True
+        )
+        rep_grads.append(grad if grad is not None else torch.zeros_like(ctx.trunk_out))
+    return rep_grads
+
+
+def head_backward(losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext) -> None:
+    """Σᵢ wᵢ·∂Lᵢ/∂θ into ``.grad`` of the head parameters only (the trunk is done separately)."""
+    (weights.detach() * losses).sum().backward(
+        inputs=ctx.head_params, retain_graph=ctx.task_inputs is None
+    )
+
+
+def trunk_backward(
+    rep_grads: Sequence[torch.Tensor], weights: torch.Tensor, ctx: StepContext
+) -> None:
+    """One backward pass through the trunk with Σᵢ wᵢ·∂Lᵢ/∂h."""
+    combined = rep_grads[0] * weights[0]
+    for w, g in zip(weights[1:], rep_grads[1:]):
+        combined = combined + w * g
+    torch.autograd.backward(ctx.trunk_out, combined)
 
 
 def trunk_grads(

@@ -36,6 +36,7 @@ def project_conflicting(
 
 class PCGradBalancer(Balancer):
     name = "pcgrad"
+    uses_task_inputs = True
 
     def __init__(
         self, tasks: TaskSet, *, device: torch.device | str = "cpu", seed: int = 0
@@ -52,11 +53,11 @@ class PCGradBalancer(Balancer):
 
     def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         weights = self.priorities
-        rep_grads, head_grads = G.representation_grads(losses, ctx.trunk_out, ctx.head_params)
+        rep_grads = G.representation_grads(losses, ctx)
         trunk = ctx.trunk_params
         per_task = G.trunk_grads(ctx.trunk_out, rep_grads, trunk)
         flat = torch.stack([weights[i] * G.flatten(g, trunk) for i, g in enumerate(per_task)])
         merged = project_conflicting(flat, self.generator).sum(dim=0)
         G.accumulate(trunk, G.unflatten(merged, trunk))
-        G.accumulate(ctx.head_params, G.combine(head_grads, weights))
+        G.head_backward(losses, weights, ctx)
         return weights

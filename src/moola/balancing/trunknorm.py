@@ -28,6 +28,7 @@ from moola.tasks import TaskSet
 
 class TrunkNormBalancer(Balancer):
     name = "trunknorm"
+    uses_task_inputs = True
     state_attrs = ("gain", "has_gain", "steps_since_refresh")
 
     def __init__(
@@ -65,7 +66,7 @@ class TrunkNormBalancer(Balancer):
         return raw * (self.priorities.sum() / raw.sum())
 
     def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-        rep_grads, head_grads = G.representation_grads(losses, ctx.trunk_out, ctx.head_params)
+        rep_grads = G.representation_grads(losses, ctx)
         rep_norms = torch.stack([g.norm() for g in rep_grads])
         trunk = ctx.trunk_params
 
@@ -79,8 +80,7 @@ class TrunkNormBalancer(Balancer):
             G.accumulate(trunk, G.combine(per_task, weights))
         else:
             weights = self.weights_from_norms(self.gain * rep_norms).detach()
-            combined_rep = sum(w * g for w, g in zip(weights, rep_grads))
-            torch.autograd.backward(ctx.trunk_out, combined_rep)
+            G.trunk_backward(rep_grads, weights, ctx)
+        G.head_backward(losses, weights, ctx)
         self.advance(refreshed=refresh)
-        G.accumulate(ctx.head_params, G.combine(head_grads, weights))
         return weights

@@ -11,6 +11,7 @@ per-task gradients on the shared representation without a second forward pass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import torch
@@ -185,11 +186,30 @@ class JadeCompact(nn.Module):
 
     def decode(self, trunk_out: torch.Tensor) -> dict[str, torch.Tensor]:
         """All four heads on the trunk output; keys as in the original model."""
-        pooled = self.projection(trunk_out.mean(dim=1))
-        logits = self.type_head(pooled)
-        pointers = torch.sigmoid(self.pointer_head(pooled))
-        binary_logits = self.expansion_binary_head(trunk_out).squeeze(-1)
-        countdown = self.expansion_countdown_head(trunk_out).squeeze(-1)
+        return self.decode_tasks(dict.fromkeys(OUTPUT_KEYS, trunk_out))
+
+    def decode_tasks(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The heads, each reading its own task's input (normally all the same trunk output).
+
+        Feeding each head a separate leaf tensor lets one backward pass return every task's
+        gradient on the shared representation separately (see ``moola.balancing.grads``).
+        """
+        missing = set(OUTPUT_KEYS) - set(inputs)
+        if missing:
+            raise InputValidationError(
+                f"decode_tasks needs an input for every task; missing {sorted(missing)}"
+            )
+        pooled: dict[int, torch.Tensor] = {}
+
+        def pool(h: torch.Tensor) -> torch.Tensor:
+            if id(h) not in pooled:  # type and pointers share one projection when inputs are shared
+                pooled[id(h)] = self.projection(h.mean(dim=1))
+            return pooled[id(h)]
+
+        logits = self.type_head(pool(inputs["type"]))
+        pointers = torch.sigmoid(self.pointer_head(pool(inputs["pointers"])))
+        binary_logits = self.expansion_binary_head(inputs["binary"]).squeeze(-1)
+        countdown = self.expansion_countdown_head(inputs["countdown"]).squeeze(-1)
         return {
             "logits": logits,
             "pointers": pointers,

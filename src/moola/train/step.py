@@ -75,19 +75,29 @@ class EagerStep:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
     def forward_losses(
-        self, x: torch.Tensor, targets: Mapping[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, targets: Mapping[str, torch.Tensor], *, split: bool = False
+    ) -> tuple[torch.Tensor, StepContext]:
+        """Losses and the context for the balancer; ``split`` gives every head its own leaf."""
         with self.autocast(x.device):
             trunk_out = self.model.encode(x)
-            losses = self.tasks.losses(self.model.decode(trunk_out), targets)
-        return losses.float(), trunk_out
+            if split:
+                leaves = {name: trunk_out.detach().requires_grad_() for name in self.tasks.names}
+                outputs = self.model.decode_tasks(leaves)
+                task_inputs: list[torch.Tensor] | None = [leaves[n] for n in self.tasks.names]
+            else:
+                outputs, task_inputs = self.model.decode(trunk_out), None
+            losses = self.tasks.losses(outputs, targets)
+        if losses.dtype in (torch.float16, torch.bfloat16):
+            losses = losses.float()  # balancers and accumulators work in at least float32
+        return losses, StepContext(self.model, trunk_out, 0, task_inputs)
 
     def __call__(
         self, x: torch.Tensor, targets: Mapping[str, torch.Tensor], step: int
     ) -> StepOutput:
         self.optimizer.zero_grad(set_to_none=True)
-        losses, trunk_out = self.forward_losses(x, targets)
-        weights = self.balancer.backward(losses, StepContext(self.model, trunk_out, step))
+        losses, ctx = self.forward_losses(x, targets, split=self.balancer.uses_task_inputs)
+        ctx.step = step
+        weights = self.balancer.backward(losses, ctx)
         grad_norm = self.clip_gradients()
         self.optimizer.step()
         if self.balancer.needs_losses_after_step:

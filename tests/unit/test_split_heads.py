@@ -1,0 +1,78 @@
+"""The fast path (each head on its own leaf, one backward for all representation gradients)
+must give exactly the gradients of the plain path (heads on the shared trunk output)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from moola.balancing import BALANCERS, make_balancer
+from moola.balancing.base import StepContext
+from moola.models import JadeCompact, JadeConfig
+from moola.seeding import seed_everything
+from moola.tasks import make_tasks
+from moola.train.step import EagerStep
+
+SPLIT = sorted(name for name, cls in BALANCERS.items() if cls.uses_task_inputs)
+
+
+def batch(tasks, window: int = 12, size: int = 5):  # type: ignore[no-untyped-def]
+    gen = seed_everything(3)
+    x = torch.randn(size, window, 7, generator=gen, dtype=torch.float64)
+    label = torch.randint(0, 3, (size,), generator=gen)
+    start = torch.randint(1, 5, (size,), generator=gen)
+    end = start + torch.randint(0, 5, (size,), generator=gen)
+    targets = tasks.build_targets(label, start, end, window)
+    return x, {k: v.double() if v.is_floating_point() else v for k, v in targets.items()}
+
+
+def test_split_path_is_used_by_the_measuring_balancers() -> None:
+    assert {"trunknorm", "pcgrad", "gradnorm"} <= set(SPLIT)
+
+
+def test_decode_tasks_with_shared_input_equals_decode() -> None:
+    model = JadeCompact(JadeConfig(hidden_size=6, projection_dim=5)).double().eval()
+    h = model.encode(torch.randn(2, 9, 7, dtype=torch.float64))
+    plain, split = (
+        model.decode(h),
+        model.decode_tasks(dict.fromkeys(("type", "pointers", "binary", "countdown"), h)),
+    )
+    for key in plain:
+        torch.testing.assert_close(split[key], plain[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", SPLIT)
+@pytest.mark.parametrize("step", [0, 1])  # trunknorm: a refresh step, then an in-between step
+def test_split_and_plain_paths_give_identical_gradients(name: str, step: int) -> None:
+    tasks = make_tasks()
+    x, targets = batch(tasks)
+    seed_everything(0)
+    base = JadeCompact(
+        JadeConfig(hidden_size=6, projection_dim=5, input_dropout=0, dense_dropout=0)
+    ).double()
+    results = []
+    for split in (False, True):
+        model = copy.deepcopy(base)
+        balancer = make_balancer(name, tasks)
+        runner = EagerStep(
+            model, tasks, balancer, torch.optim.SGD(model.parameters(), lr=0.0), grad_clip=None
+        )
+        weights = None
+        for s in range(step + 1):
+            model.zero_grad(set_to_none=True)
+            if split:
+                losses, ctx = runner.forward_losses(x, targets, split=True)
+            else:
+                h = model.encode(x)
+                losses, ctx = tasks.losses(model.decode(h), targets), StepContext(model, h)
+            ctx.step = s
+            weights = balancer.backward(losses, ctx)
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((weights, grads))
+    (w_plain, g_plain), (w_split, g_split) = results
+    torch.testing.assert_close(w_split, w_plain, rtol=1e-10, atol=0)
+    assert g_split.keys() == g_plain.keys()
+    for key in g_plain:
+        torch.testing.assert_close(g_split[key], g_plain[key], rtol=1e-9, atol=1e-15, msg=key)
