@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="'synthetic', a .parquet file, or a folder with bars.csv + labels.csv",
     )
     train.add_argument(
-        "--steps", type=int, help="total optimizer steps (also when resuming); default 800"
+        "--steps", type=int, help="total optimizer steps (also when resuming); default 1000"
     )
     train.add_argument(
         "--seed", type=int, help="seed of the run (init, batch order, dropout); default 0"

@@ -26,7 +26,7 @@ SHORT_RUN: dict[str, Any] = dict(
 )
 
 #: The default balancer gets a longer, wider run: under the original priorities the type
-#: head receives 10% of the trunk gradient and needs ~600 steps to move clearly.
+#: head receives 10% of the trunk gradient and needs several hundred steps to move clearly.
 DEFAULT_RUN: dict[str, Any] = {**SHORT_RUN, "steps": 600, "batch_size": 64}
 
 #: The conditions of the original failing run: legacy normaliser, raw countdown targets in

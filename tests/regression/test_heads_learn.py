@@ -1,14 +1,19 @@
 """Every head must learn; the check that says so must be able to say it did not.
 
-"Learning" on the training curve = the mean of the last 10% of logged losses is at least
-FALL_MARGIN below the mean of the first 10% (robust to single noisy steps). On validation,
-a head has learned when it beats its constant-predictor baseline by 5%
-(:func:`moola.train.learned`).
+The check, on a training curve: a head learned when the mean of the last 10% of its logged
+losses is at least FALL_MARGIN below the mean of the first 10% (robust to single noisy
+steps) **and** below the loss of the best constant predictor (``TrainResult.baselines``,
+fitted on the training split). A falling loss alone is not enough: the original binary
+head's loss fell while it learned only the prior.
 
-Measured on this recipe (DEFAULT_RUN, seed 0, 1 thread): training-loss falls of type 18%,
-pointers 76%, binary 69%, countdown 76%. FALL_MARGIN = 10% leaves the slowest head
-(type, which gets 10% of the trunk gradient under the original priorities) a margin of
-~8 points, while the legacy countdown under the failing-run conditions falls ~1%.
+Measured on 2026-11-26 (seed 0, 1 thread; fall, last-10% loss / constant baseline):
+
+* default balancer, DEFAULT_RUN: type 11.5%, 0.91; pointers 81%, 0.54; binary 80%, 0.23;
+  countdown 80%, 0.21. The slowest head (type, 10% of the trunk gradient under the
+  original priorities) clears the 5% fall by 6.5 points and the baseline by 9%.
+* legacy normaliser, raw countdown, the failing run's budget: countdown falls 9.7% but
+  ends at 1.18x its baseline (14.1 vs 12.0 bars) - "did not learn" by an 18% margin.
+* default balancer, normalised countdown, the same budget: countdown 41%, 0.73.
 """
 
 from __future__ import annotations
@@ -16,31 +21,46 @@ from __future__ import annotations
 import pytest
 from conftest import FAILING_RUN
 
-from moola.train import TrainConfig, Trainer, summarise_losses
+from moola.train import TrainConfig, Trainer, TrainResult, summarise_losses
 
-FALL_MARGIN = 0.10
-
-
-def training_fall(losses: list[float]) -> float:
-    first, last = summarise_losses(losses)
-    return (first - last) / first
+FALL_MARGIN = 0.05
 
 
-def heads_that_did_not_learn(history_losses: dict[str, list[float]]) -> list[str]:
-    return [name for name, curve in history_losses.items() if training_fall(curve) < FALL_MARGIN]
+def head_learned(curve: list[float], baseline: float) -> bool:
+    first, last = summarise_losses(curve)
+    return (first - last) / first >= FALL_MARGIN and last < baseline
+
+
+def heads_that_did_not_learn(result: TrainResult) -> list[str]:
+    return [
+        name
+        for name, curve in result.history.losses.items()
+        if not head_learned(curve, result.baselines[name])
+    ]
+
+
+def describe(result: TrainResult) -> dict[str, tuple[float, float, float]]:
+    """(fall, last-10% loss, baseline) per head, for failure messages."""
+    out = {}
+    for name, curve in result.history.losses.items():
+        first, last = summarise_losses(curve)
+        out[name] = (
+            round((first - last) / first, 3),
+            round(last, 5),
+            round(result.baselines[name], 5),
+        )
+    return out
 
 
 def test_every_head_learns_under_the_default_balancer(short_run) -> None:
     result = short_run("trunknorm")
-    falls = {name: round(training_fall(c), 3) for name, c in result.history.losses.items()}
-    assert heads_that_did_not_learn(result.history.losses) == [], falls
+    assert heads_that_did_not_learn(result) == [], describe(result)
 
 
 def test_the_check_catches_the_original_countdown_starvation() -> None:
     """The legacy normaliser on raw countdown targets: the countdown must be reported stuck."""
     result = Trainer(TrainConfig(**FAILING_RUN)).fit()
-    falls = {name: round(training_fall(c), 3) for name, c in result.history.losses.items()}
-    assert "countdown" in heads_that_did_not_learn(result.history.losses), falls
+    assert "countdown" in heads_that_did_not_learn(result), describe(result)
     assert result.task_summary()["countdown"]["learned"] is False, result.task_summary()[
         "countdown"
     ]
@@ -48,10 +68,11 @@ def test_the_check_catches_the_original_countdown_starvation() -> None:
 
 def test_same_budget_default_balancer_and_normalised_targets_learn_the_countdown() -> None:
     """The failing run's budget is enough once targets are scaled and gradients balanced."""
-    result = Trainer(
-        TrainConfig(**{**FAILING_RUN, "balancer": "trunknorm", "countdown_units": "normalized"})
-    ).fit()
-    assert training_fall(result.history.losses["countdown"]) >= FALL_MARGIN
+    config = TrainConfig(
+        **{**FAILING_RUN, "balancer": "trunknorm", "countdown_units": "normalized"}
+    )
+    result = Trainer(config).fit()
+    assert "countdown" not in heads_that_did_not_learn(result), describe(result)
     assert result.task_summary()["countdown"]["learned"] is True
 
 

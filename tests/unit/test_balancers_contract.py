@@ -633,13 +633,29 @@ def test_trunknorm_refresh_step_equalises_norm_per_priority():
         optimizer.zero_grad(set_to_none=True)
         losses, trunk_out = forward(model, *batch)
         weights = balancer.backward(losses, StepContext(model, trunk_out, step))
-        assert float(weights.sum()) == pytest.approx(1.0, rel=1e-6)
         report = probe_gradients(model, batch[0], batch[1], TASKS, weights)
         if balancer.last_step_refreshed:
             refreshed += 1
             assert float(report.spread) <= 1.0 + 1e-5
+            # The budget is redistributed, not resized: Σ wᵢnᵢ = Σ pᵢnᵢ.
+            priorities = TASKS.priorities().double()
+            budget = float((priorities * report.raw_trunk_grad_norm).sum())
+            assert float(report.trunk_grad_norm.sum()) == pytest.approx(budget, rel=1e-6)
         optimizer.step()
     assert refreshed == 3  # steps 0, 2 and 4
+
+
+def test_trunknorm_caps_the_weight_of_a_task_whose_gradient_vanished():
+    balancer = make_balancer("trunknorm", TASKS)
+    norms = torch.tensor([0.2, 0.0, 0.1, 1e-4])  # pointers: a saturated sigmoid, no gradient
+    weights = balancer.weights_from_norms(norms)
+    priorities = TASKS.priorities()
+    scale = float((priorities * norms).sum() / priorities.sum())
+    assert torch.isfinite(weights).all()
+    assert float(weights[1]) == pytest.approx(float(priorities[1]) / 1e-6, rel=1e-5)
+    # the live tasks keep exactly their priority share of the budget
+    live = [0, 2, 3]
+    torch.testing.assert_close(weights[live] * norms[live], priorities[live] * scale)
 
 
 @pytest.mark.parametrize(
@@ -669,8 +685,8 @@ def test_trunknorm_refresh_weights_are_priority_over_trunk_norm():
     batch = make_batch(0, torch.float64)
     norms = last_layer_norms(model, batch)  # one layer: the whole trunk
     prio = torch.tensor([0.1, 0.7, 0.1, 0.1], dtype=torch.float64)
-    raw = prio / norms
-    expected = raw / raw.sum() * prio.sum()
+    scale = (prio * norms).sum() / prio.sum()  # the budget of plain priority weights
+    expected = prio * scale / norms
     losses, trunk_out = forward(model, *batch)
     weights = balancer.backward(losses, StepContext(model, trunk_out, 0))
     assert balancer.last_step_refreshed

@@ -8,7 +8,9 @@ exactly by the probe on the same forward pass the balancer used. For the default
   spread <= 4;
 
 across batch sizes 1-64, sequence lengths 16-256, seeds and regression-target scale
-multipliers 1e-2..1e2 on the countdown and pointers. The legacy LossNormalizer, under the
+multipliers 1e-2..1e2 on the countdown and pointers. A task whose trunk gradient is exactly
+zero on a batch (seen at batch size 1 when the pointer sigmoid saturates) is left out of
+that step's spread: no weight can scale zero into proportion. The legacy LossNormalizer, under the
 conditions of the failing run, must break the same bound: that is the bug this suite exists
 to catch, and it proves the check can fail.
 """
@@ -93,7 +95,10 @@ def measure_run(
             with torch.no_grad():
                 balancer.after_step(tasks.losses(model(data.x[idx]), batch_targets))
         per_priority = (weights.double() * raw.double()) / priorities.double()
-        spread = float(per_priority.max() / per_priority.min())
+        # A task with exactly zero trunk gradient on this batch (e.g. a saturated sigmoid at
+        # batch size 1) cannot be brought into proportion by any weight; it is left out.
+        live = raw > 0
+        spread = float(per_priority[live].max() / per_priority[live].min())
         per_step.append(spread)
         if getattr(balancer, "last_step_refreshed", False):
             refresh.append(spread)

@@ -12,8 +12,9 @@ is cheap), and the trunk's gain κᵢ is measured exactly every ``refresh_every`
 On a refresh step the weights come from that step's exact trunk norms (spread 1); in
 between they follow the batch-to-batch changes of the head gradients, with κ held.
 
-Weights are rescaled to sum to Σ priorities so that the overall gradient size stays
-comparable to a plain weighted sum.
+Weights are scaled so that the total of the weighted trunk norms equals that of plain
+priority weights (Σ pᵢ‖∇_trunk Lᵢ‖): the balancer redistributes the trunk-gradient budget,
+it does not change its size. A task whose gradient vanishes gets a capped weight.
 """
 
 from __future__ import annotations
@@ -37,12 +38,16 @@ class TrunkNormBalancer(Balancer):
         *,
         device: torch.device | str = "cpu",
         refresh_every: int = 10,
-        eps: float = 1e-12,
+        dead_fraction: float = 1e-6,
+        eps: float = 1e-30,
     ) -> None:
         super().__init__(tasks, device=device)
         if refresh_every < 1:
             raise ConfigError(f"trunknorm: refresh_every must be >= 1, got {refresh_every}")
+        if not 0.0 < dead_fraction < 1.0:
+            raise ConfigError(f"trunknorm: dead_fraction must be in (0, 1), got {dead_fraction}")
         self.refresh_every = refresh_every
+        self.dead_fraction = dead_fraction
         self.eps = eps
         self.gain = torch.ones(len(tasks), device=self.device)  # κ: trunk norm / rep norm
         self.has_gain = False
@@ -62,8 +67,17 @@ class TrunkNormBalancer(Balancer):
         self.last_step_refreshed = refreshed
 
     def weights_from_norms(self, trunk_norms: torch.Tensor) -> torch.Tensor:
-        raw = self.priorities / trunk_norms.clamp_min(self.eps)
-        return raw * (self.priorities.sum() / raw.sum())
+        """wᵢ = pᵢ·c / nᵢ, with c = Σ pⱼnⱼ / Σ pⱼ.
+
+        Every weighted trunk norm becomes pᵢ·c, so the total trunk-gradient budget equals
+        that of plain priority weights, only redistributed. A task whose gradient vanishes
+        (nᵢ below ``dead_fraction``·c, e.g. a saturated sigmoid) is capped at
+        pᵢ/``dead_fraction`` instead of taking an unbounded weight; it cannot take budget
+        from the others either, because c does not depend on its weight.
+        """
+        scale = (self.priorities * trunk_norms).sum() / self.priorities.sum()
+        floor = (self.dead_fraction * scale).clamp_min(self.eps)
+        return self.priorities * scale / torch.maximum(trunk_norms, floor)
 
     def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         rep_grads = G.representation_grads(losses, ctx)
@@ -74,8 +88,12 @@ class TrunkNormBalancer(Balancer):
         if refresh:
             per_task = G.trunk_grads(ctx.trunk_out, rep_grads, trunk)
             trunk_norms = G.stacked_norms(per_task, trunk)
-            # In place, so that a captured CUDA graph of the in-between step sees the update.
-            self.gain.copy_((trunk_norms / rep_norms.clamp_min(self.eps)).detach())
+            # κ = trunk norm / representation norm; kept from the last refresh for a task whose
+            # representation gradient vanished (κ is then 0/0). In place, so that a captured
+            # CUDA graph of the in-between step sees the update.
+            measured = rep_norms > self.eps
+            gain = trunk_norms / rep_norms.clamp_min(self.eps)
+            self.gain.copy_(torch.where(measured, gain, self.gain).detach())
             weights = self.weights_from_norms(trunk_norms).detach()
             G.accumulate(trunk, G.combine(per_task, weights))
         else:

@@ -23,7 +23,7 @@ class TrainConfig:
     window: int = 105
     val_fraction: float = 0.2
     # optimisation
-    steps: int = 800
+    steps: int = 1000
     batch_size: int = 32
     lr: float = 3e-3  # the original used 1e-3 over 20 epochs; see README "Defaults"
     weight_decay: float = 0.01
