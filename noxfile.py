@@ -49,7 +49,9 @@ def golden(session: nox.Session) -> None:
     install_project(session, "test")
     for golden in Path("golden").glob("*.json"):
         golden.unlink()
-    session.run("pytest", "tests/regression/test_golden_curves.py", "--snapshot-update", *session.posargs)
+    session.run(
+        "pytest", "tests/regression/test_golden_curves.py", "--snapshot-update", *session.posargs
+    )
 
 
 @nox.session
