@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from moola.balancing import make_balancer
+from moola.balancing import DEFAULT_BALANCER, make_balancer
 from moola.balancing.base import StepContext
 from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows
 from moola.data.synthetic import SyntheticConfig
@@ -20,7 +20,7 @@ from moola.tasks import make_tasks
 
 @dataclass(frozen=True)
 class DiagnoseConfig:
-    balancer: str = "trunknorm"
+    balancer: str = DEFAULT_BALANCER
     seed: int = 0
     data: str = "synthetic"
     batch_size: int = 32

@@ -25,7 +25,7 @@ class TrainConfig:
     # optimisation
     steps: int = 1000
     batch_size: int = 32
-    lr: float = 3e-3  # the original used 1e-3 over 20 epochs; see README "Defaults"
+    lr: float = 3e-3  # the original: 1e-3; see README "Why these defaults"
     weight_decay: float = 0.01
     grad_clip: float | None = 1.0  # max global grad norm; None disables clipping
     seed: int = 0

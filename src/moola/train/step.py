@@ -107,10 +107,10 @@ class EagerStep:
         return StepOutput(losses.detach(), weights, grad_norm)
 
     def clip_gradients(self) -> torch.Tensor:
-        grads = [p.grad for p in self.params if p.grad is not None]
+        """The global gradient norm (a device tensor), clipping to ``grad_clip`` if set."""
         if self.grad_clip is not None:
             return torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
-        return torch.stack([g.norm() for g in grads]).norm()
+        return torch.stack([p.grad.norm() for p in self.params if p.grad is not None]).norm()
 
 
 class GraphedStep(EagerStep):
