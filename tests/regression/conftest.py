@@ -10,6 +10,11 @@ import pytest
 from moola.seeding import GOLDEN_THREADS
 from moola.train import TrainConfig, Trainer, TrainResult
 
+#: How every regression run executes: one thread (bit-reproducible), seed 0, 5-step logs.
+RUNTIME: dict[str, Any] = dict(
+    threads=GOLDEN_THREADS, log_every=5, eval_every=0, out_dir=None, progress=False, seed=0
+)
+
 #: The short-run recipe. Small model, fixed single thread: fast and bit-reproducible.
 SHORT_RUN: dict[str, Any] = dict(
     n_windows=512,
@@ -17,12 +22,7 @@ SHORT_RUN: dict[str, Any] = dict(
     lr=5e-3,
     steps=200,
     model={"hidden_size": 32, "projection_dim": 32},
-    threads=GOLDEN_THREADS,
-    log_every=5,
-    eval_every=0,
-    out_dir=None,
-    progress=False,
-    seed=0,
+    **RUNTIME,
 )
 
 #: The default balancer gets a longer, wider run: under the original priorities the type
@@ -38,12 +38,7 @@ FAILING_RUN: dict[str, Any] = dict(
     batch_size=32,
     lr=1e-3,
     steps=140,
-    threads=GOLDEN_THREADS,
-    log_every=5,
-    eval_every=0,
-    out_dir=None,
-    progress=False,
-    seed=0,
+    **RUNTIME,
 )
 
 
