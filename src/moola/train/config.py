@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -109,6 +108,3 @@ class TrainConfig:
                 f"unknown config key(s) {sorted(unknown)}; known keys: {sorted(known)}"
             )
         return cls(**values)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
