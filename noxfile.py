@@ -16,6 +16,9 @@ nox.options.sessions = ["tests"]
 nox.options.error_on_missing_interpreters = True
 
 TORCH = os.environ.get("MOOLA_TORCH", "torch==2.13.0")
+# Linters are pinned: a new ruff or mypy release must not turn a green main red.
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
 
 
 def install_project(session: nox.Session, extras: str) -> None:
@@ -69,7 +72,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
+    session.install(RUFF)
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
 
@@ -77,5 +80,5 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     install_project(session, "all")
-    session.install("mypy>=1.10")
+    session.install(MYPY)
     session.run("mypy", "src/moola")

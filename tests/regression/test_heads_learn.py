@@ -19,8 +19,8 @@ Measured on 2026-11-26 (seed 0, 1 thread; fall, last-10% loss / constant baselin
 from __future__ import annotations
 
 import pytest
-from conftest import FAILING_RUN
 
+from conftest import FAILING_RUN
 from moola.train import TrainConfig, Trainer, TrainResult, summarise_losses
 
 FALL_MARGIN = 0.05
