@@ -101,6 +101,7 @@ _TRAIN_FLAGS = {
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from moola.atomic import atomic_write_json
     from moola.report import plot_loss_curves, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
 
@@ -135,7 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
         out = Path(config.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = trainer.save()
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        atomic_write_json(out / "metrics.json", metrics)
         png = plot_loss_curves(metrics, out / "loss_curves.png")
         print(f"wrote {out / 'metrics.json'}, {checkpoint}", file=sys.stderr)
         if png is None:

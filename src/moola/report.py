@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from moola.atomic import atomic_write
+
 #: The validation metric shown for each head, with its constant-predictor counterpart.
 HEAD_METRIC: dict[str, tuple[str, str, str]] = {
     "type": ("accuracy", "baseline_accuracy", "acc {0:.3f} (const {1:.3f})"),
@@ -121,7 +123,6 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         ax.legend(fontsize=8)
     fig.suptitle(f"moola: per-head losses ({metrics['config']['balancer']})")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda handle: fig.savefig(handle, dpi=110, format="png"))
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from moola.atomic import WriteError
 from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from moola.train.checkpoint import CHECKPOINT_NAME
@@ -67,7 +68,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError, match=rf"could not write {path}: disk full"):
         save_checkpoint({"model": {"w": torch.zeros(2)}, "step": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1  # the old checkpoint survived intact

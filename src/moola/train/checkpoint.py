@@ -1,18 +1,18 @@
 """Atomic checkpoints: a crash mid-write never leaves a truncated or half-new file.
 
-The state is written to a temporary file in the same folder, flushed to disk, then
-renamed over the target (``os.replace`` is atomic on POSIX and Windows).
+The state is written through :func:`moola.atomic.atomic_write` (temporary file, fsync,
+``os.replace``).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from moola.atomic import atomic_write
 from moola.errors import MoolaError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -27,17 +27,9 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
         floating = isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
         if floating and not bool(torch.isfinite(tensor).all()):
             raise MoolaError(f"refusing to write a checkpoint with non-finite weights in {name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format_version": FORMAT_VERSION, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        path, lambda handle: torch.save({"format_version": FORMAT_VERSION, **state}, handle)
+    )
     return path
 
 
