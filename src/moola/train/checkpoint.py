@@ -126,7 +126,7 @@ def _read_weights_only(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", str(exc))
         what = f"it asks to import {found.group(1)}" if found else "it holds non-plain pickle data"
         raise CheckpointError(
             f"refusing to load {path}: {what}; a moola checkpoint holds only tensors and plain "

@@ -208,6 +208,9 @@ class Trainer:
         self.weight_sum = torch.zeros(n_tasks, device=self.device)
         self.steps_in_sum = 0
         self.partial_row_logged = False
+        # Whether history.validation ends with the end-of-run evaluation (which a resumed,
+        # longer run re-does) rather than a periodic one (which it keeps).
+        self.final_validation_logged = False
         # First step at which each task's loss/weight, and the gradient, went non-finite (-1: never).
         self.first_bad_loss = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
         self.first_bad_weight = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
@@ -266,6 +269,7 @@ class Trainer:
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
+        self.final_validation_logged = True
         return TrainResult(cfg, self.history, self.initial, final, self.baselines)
 
     def track(self, losses: torch.Tensor, weights: torch.Tensor, grad_norm: torch.Tensor) -> None:
@@ -330,6 +334,7 @@ class Trainer:
                 "weight_sum": self.weight_sum.cpu(),
                 "steps_in_sum": self.steps_in_sum,
                 "partial_row_logged": self.partial_row_logged,
+                "final_validation_logged": self.final_validation_logged,
             },
         }
 
@@ -347,8 +352,9 @@ class Trainer:
         self.steps_in_sum = int(acc["steps_in_sum"])
         if acc["partial_row_logged"]:
             self.history.pop()  # the interval is still open: the resumed run completes it
-        if self.history.validation and self.history.validation[-1]["step"] == self.step:
+        if acc["final_validation_logged"]:
             self.history.validation.pop()  # the end-of-run evaluation; a longer run re-does it
+        self.final_validation_logged = False
         rng = state["rng"]
         _ = (rng["python"]["internal"], rng["numpy"]["keys"], rng["torch"])  # the parts fit() sets
         self.rng = rng
