@@ -51,8 +51,17 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(
     killed, straight = tmp_path / "killed", tmp_path / "straight"
     env = {**os.environ, "PYTHONPATH": str(Path(moola.__file__).parents[1])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "moola", "train", *RECIPE, "--checkpoint-every", "10",
-         "--out", str(killed)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "moola",
+            "train",
+            *RECIPE,
+            "--checkpoint-every",
+            "10",
+            "--out",
+            str(killed),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

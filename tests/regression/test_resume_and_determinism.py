@@ -70,7 +70,9 @@ def test_resume_from_a_periodic_checkpoint_on_a_validation_step(tmp_path: Path) 
     straight = Trainer(tiny_config("trunknorm", 23))
     straight_history = straight.fit().history
 
-    config = TrainConfig(**{**tiny_config("trunknorm", 23, tmp_path).to_dict(), "checkpoint_every": 10})
+    config = TrainConfig(
+        **{**tiny_config("trunknorm", 23, tmp_path).to_dict(), "checkpoint_every": 10}
+    )
     Trainer(config).fit()  # leaves the periodic checkpoint of step 20, as a killed run would
     resumed = Trainer.resume(tmp_path)
     assert resumed.step == 20

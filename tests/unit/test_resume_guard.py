@@ -54,7 +54,9 @@ FROZEN_CHANGES: list[tuple[str, Any, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("setting", "new", "old"), FROZEN_CHANGES, ids=[c[0] for c in FROZEN_CHANGES])
+@pytest.mark.parametrize(
+    ("setting", "new", "old"), FROZEN_CHANGES, ids=[c[0] for c in FROZEN_CHANGES]
+)
 def test_resuming_with_a_frozen_setting_changed_is_refused_naming_it(
     setting: str, new: Any, old: Any, checkpoint: Path
 ) -> None:

@@ -42,18 +42,14 @@ def check_out_dir(path: str | os.PathLike[str]) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutDirError(
-            f"cannot create output folder {path}: {exc.strerror or exc}"
-        ) from None
+        raise OutDirError(f"cannot create output folder {path}: {exc.strerror or exc}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutDirError(f"output folder {path} is not writable")
     try:  # what os.access cannot see: a read-only filesystem, a full disk, ACLs
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise OutDirError(
-            f"output folder {path} is not writable: {exc.strerror or exc}"
-        ) from None
+        raise OutDirError(f"output folder {path} is not writable: {exc.strerror or exc}") from None
     return path
 
 
