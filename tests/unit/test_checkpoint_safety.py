@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,14 @@ def test_format_1_checkpoints_with_numpy_state_are_refused_without_unpickling(
     torch.save({"format_version": 1, "rng": {"numpy": np.random.get_state()}}, old)  # noqa: NPY002
     with pytest.raises(CheckpointError, match=r"refusing to load .*asks to import numpy"):
         load_checkpoint(old)
+
+
+def test_every_torch_load_in_the_package_is_weights_only() -> None:
+    package = Path(moola.__file__).parent
+    calls = 0
+    for source in package.rglob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        for found in re.finditer(r"torch\.load\((?P<args>[^)]*)\)", text):
+            calls += 1
+            assert "weights_only=True" in found["args"], f"{source}: {found.group(0)}"
+    assert calls >= 1  # the checkpoint loader itself
