@@ -104,6 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
     from moola.atomic import atomic_write_json
     from moola.report import plot_loss_curves, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
+    from moola.train.outdir import claim_out_dir
 
     overrides: dict[str, Any] = {
         key: getattr(args, flag)
@@ -118,34 +119,34 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         trainer = Trainer(TrainConfig(**overrides))
     config = trainer.config
-    print(
-        f"moola train: {config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
-        f"device {trainer.device}, data {config.data}"
-        + (f" (resumed at step {trainer.step})" if args.resume else ""),
-        file=sys.stderr,
-    )
-    result = _fit_with_progress(trainer, enabled=config.progress)
-    metrics = result.to_metrics()
-    header, rows = train_table_rows(metrics["tasks"])
-    print_table(
-        f"moola train — {config.balancer}, {trainer.step} steps (val losses; countdown in bars)",
-        header,
-        rows,
-    )
-    if config.out_dir is not None:
-        out = Path(config.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        checkpoint = trainer.save()
-        atomic_write_json(out / "metrics.json", metrics)
-        png = plot_loss_curves(metrics, out / "loss_curves.png")
-        print(f"wrote {out / 'metrics.json'}, {checkpoint}", file=sys.stderr)
-        if png is None:
-            print(
-                "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
-                file=sys.stderr,
-            )
-        else:
-            print(f"wrote {png}", file=sys.stderr)
+    with claim_out_dir(config.out_dir):  # before training: a bad or busy --out fails now
+        print(
+            f"moola train: {config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
+            f"device {trainer.device}, data {config.data}"
+            + (f" (resumed at step {trainer.step})" if args.resume else ""),
+            file=sys.stderr,
+        )
+        result = _fit_with_progress(trainer, enabled=config.progress)
+        metrics = result.to_metrics()
+        header, rows = train_table_rows(metrics["tasks"])
+        print_table(
+            f"moola train — {config.balancer}, {trainer.step} steps (val losses; countdown in bars)",
+            header,
+            rows,
+        )
+        if config.out_dir is not None:
+            out = Path(config.out_dir)
+            checkpoint = trainer.save()
+            atomic_write_json(out / "metrics.json", metrics)
+            png = plot_loss_curves(metrics, out / "loss_curves.png")
+            print(f"wrote {out / 'metrics.json'}, {checkpoint}", file=sys.stderr)
+            if png is None:
+                print(
+                    "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"wrote {png}", file=sys.stderr)
     return 0
 
 

@@ -57,11 +57,10 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
     }
     x = batch.x.to(device)
 
-    model = JadeCompact(JadeConfig(n_features=dataset.n_features))
-    if config.checkpoint is not None:
-        from moola.train.checkpoint import load_checkpoint
-
-        model.load_state_dict(load_checkpoint(config.checkpoint)["model"])
+    if config.checkpoint is None:
+        model = JadeCompact(JadeConfig(n_features=dataset.n_features))
+    else:
+        model = load_trained_model(config.checkpoint, dataset)
     model.to(device).eval()
     balancer = make_balancer(config.balancer, tasks, device=device)
 
@@ -88,3 +87,23 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
         "countdown_units": config.countdown_units,
         **result,
     }
+
+
+def load_trained_model(path: str, dataset: WindowDataset) -> JadeCompact:
+    """The checkpoint's model, built from its own configuration and checked against the data."""
+    from moola.train.checkpoint import (
+        CheckpointError,
+        check_feature_names,
+        check_model_shapes,
+        load_checkpoint,
+    )
+
+    state = load_checkpoint(path)
+    sizes = state["config"].get("model", {})
+    if not isinstance(sizes, dict):
+        raise CheckpointError(f"checkpoint {path}: config['model'] is not a dict")
+    check_feature_names(state["feature_names"], dataset.feature_names, path)
+    model = JadeCompact(JadeConfig(**{**sizes, "n_features": dataset.n_features}))
+    check_model_shapes(state["model"], model, path)
+    model.load_state_dict(state["model"])
+    return model

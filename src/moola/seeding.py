@@ -8,6 +8,7 @@ order of floating-point reductions on the CPU).
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,21 +39,44 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def rng_state() -> dict[str, object]:
-    """Every RNG state that training consumes, for checkpoints."""
-    state: dict[str, object] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002
+def rng_state() -> dict[str, Any]:
+    """Every RNG state that training consumes, as tensors and plain Python values only.
+
+    Checkpoints are loaded with ``torch.load(weights_only=True)``, which refuses anything but
+    tensors and plain data, so the Python and NumPy states (a tuple and a ``uint32`` array)
+    are stored as int64 tensors here and rebuilt exactly by :func:`set_rng_state`.
+    """
+    version, internal, gauss = random.getstate()
+    algorithm, keys, pos, has_gauss, cached_gaussian = np.random.get_state()  # noqa: NPY002
+    state: dict[str, Any] = {
+        "python": {
+            "version": int(version),
+            "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss": None if gauss is None else float(gauss),
+        },
+        "numpy": {
+            "algorithm": str(algorithm),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64).copy()),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = list(torch.cuda.get_rng_state_all())
     return state
 
 
-def set_rng_state(state: dict[str, object]) -> None:
-    random.setstate(state["python"])  # type: ignore[arg-type]
-    np.random.set_state(state["numpy"])  # type: ignore[arg-type]  # noqa: NPY002
-    torch.set_rng_state(state["torch"])  # type: ignore[arg-type]
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured, bit for bit."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    keys = np.asarray(npy["keys"].numpy(), dtype=np.uint32)
+    np.random.set_state(  # noqa: NPY002
+        (npy["algorithm"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])  # type: ignore[arg-type]
+        torch.cuda.set_rng_state_all(state["cuda"])

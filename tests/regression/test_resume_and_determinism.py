@@ -63,3 +63,19 @@ def test_resume_continues_exactly(balancer: str, tmp_path: Path) -> None:
     assert resumed_history.weights == straight_history.weights
     assert resumed_history.validation == straight_history.validation
     assert_same_model(resumed, straight)
+
+
+def test_resume_from_a_periodic_checkpoint_on_a_validation_step(tmp_path: Path) -> None:
+    """The checkpoint at step 20 follows the validation at step 20: a resume must keep it."""
+    straight = Trainer(tiny_config("trunknorm", 23))
+    straight_history = straight.fit().history
+
+    config = TrainConfig(
+        **{**tiny_config("trunknorm", 23, tmp_path).to_dict(), "checkpoint_every": 10}
+    )
+    Trainer(config).fit()  # leaves the periodic checkpoint of step 20, as a killed run would
+    resumed = Trainer.resume(tmp_path)
+    assert resumed.step == 20
+    resumed_history = resumed.fit().history
+    assert resumed_history.state_dict() == straight_history.state_dict()
+    assert_same_model(resumed, straight)

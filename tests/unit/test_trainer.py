@@ -61,7 +61,10 @@ def test_non_finite_loss_stops_training_naming_task_and_step(tmp_path: Path) -> 
 
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / CHECKPOINT_NAME
-    save_checkpoint({"model": {"w": torch.ones(2)}, "step": 1}, path)
+    trainer = Trainer(tiny(steps=1))
+    trainer.fit()
+    save_checkpoint(trainer.state_dict(), path)
+    trainer.step = 2
 
     def crash(obj, handle, *args, **kwargs):  # type: ignore[no-untyped-def]
         handle.write(b"half a checkpoint")
@@ -69,7 +72,7 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(WriteError, match=rf"could not write {path}: disk full"):
-        save_checkpoint({"model": {"w": torch.zeros(2)}, "step": 2}, path)
+        save_checkpoint(trainer.state_dict(), path)
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1  # the old checkpoint survived intact
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]  # no temp file left
@@ -80,7 +83,7 @@ def test_missing_or_corrupt_checkpoint_gives_clear_error(tmp_path: Path) -> None
         load_checkpoint(tmp_path / "nope.pt")
     bad = tmp_path / CHECKPOINT_NAME
     bad.write_bytes(b"garbage")
-    with pytest.raises(MoolaError, match="could not read checkpoint"):
+    with pytest.raises(MoolaError, match="is not a moola checkpoint"):
         load_checkpoint(tmp_path)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from moola.data.features import build_features
+from moola.data.features import FEATURE_NAMES, build_features
 from moola.data.windows import LABEL_NAMES, OHLCWindows
 from moola.errors import ConfigError, InputValidationError
 
@@ -41,6 +41,8 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
                 f"row {row}, bar {bar}: feature {col} is not finite ({feats[row, bar, col]})"
             )
         self.windows = windows
+        #: Names of the feature columns of ``x``, in order (checkpoints record them).
+        self.feature_names: tuple[str, ...] = tuple(FEATURE_NAMES)
         self.x = torch.from_numpy(np.array(feats, dtype=np.float32, order="C", copy=True))
         self.label = torch.from_numpy(windows.label.copy())
         self.expansion_start = torch.from_numpy(windows.expansion_start.copy())

@@ -19,12 +19,20 @@ import torch
 from moola.balancing import Balancer, make_balancer
 from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows, train_val_split
 from moola.data.synthetic import SyntheticConfig
-from moola.errors import ConfigError, TrainingDivergedError
+from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.models import JadeCompact, JadeConfig
 from moola.seeding import rng_state, seed_everything, set_rng_state
 from moola.tasks import TaskSet, make_tasks
-from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from moola.train.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    check_feature_names,
+    check_model_shapes,
+    load_checkpoint,
+    save_checkpoint,
+)
 from moola.train.config import TrainConfig
+from moola.train.guard import check_resume, check_same_data, data_fingerprint
 from moola.train.metrics import Evaluation, evaluate, learned
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
@@ -152,6 +160,8 @@ class Trainer:
             len(dataset), val_fraction=config.val_fraction, seed=config.seed
         )
         self.window = dataset.window
+        self.feature_names = dataset.feature_names
+        self.fingerprint = data_fingerprint(dataset)
         self.tasks: TaskSet = make_tasks(
             countdown_units=config.countdown_units, priorities=config.priorities
         )
@@ -198,6 +208,9 @@ class Trainer:
         self.weight_sum = torch.zeros(n_tasks, device=self.device)
         self.steps_in_sum = 0
         self.partial_row_logged = False
+        # Whether history.validation ends with the end-of-run evaluation (which a resumed,
+        # longer run re-does) rather than a periodic one (which it keeps).
+        self.final_validation_logged = False
         # First step at which each task's loss/weight, and the gradient, went non-finite (-1: never).
         self.first_bad_loss = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
         self.first_bad_weight = torch.full((n_tasks,), -1, dtype=torch.long, device=self.device)
@@ -256,6 +269,7 @@ class Trainer:
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
+        self.final_validation_logged = True
         return TrainResult(cfg, self.history, self.initial, final, self.baselines)
 
     def track(self, losses: torch.Tensor, weights: torch.Tensor, grad_norm: torch.Tensor) -> None:
@@ -311,6 +325,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "balancer": self.balancer.state_dict(),
             "rng": self.rng,
+            "feature_names": list(self.feature_names),
+            "fingerprint": self.fingerprint,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
             "accumulators": {
@@ -318,6 +334,7 @@ class Trainer:
                 "weight_sum": self.weight_sum.cpu(),
                 "steps_in_sum": self.steps_in_sum,
                 "partial_row_logged": self.partial_row_logged,
+                "final_validation_logged": self.final_validation_logged,
             },
         }
 
@@ -335,9 +352,12 @@ class Trainer:
         self.steps_in_sum = int(acc["steps_in_sum"])
         if acc["partial_row_logged"]:
             self.history.pop()  # the interval is still open: the resumed run completes it
-        if self.history.validation and self.history.validation[-1]["step"] == self.step:
+        if acc["final_validation_logged"]:
             self.history.validation.pop()  # the end-of-run evaluation; a longer run re-does it
-        self.rng = state["rng"]
+        self.final_validation_logged = False
+        rng = state["rng"]
+        _ = (rng["python"]["internal"], rng["numpy"]["keys"], rng["torch"])  # the parts fit() sets
+        self.rng = rng
 
     def save(self, path: str | Path | None = None) -> Path:
         if path is None:
@@ -348,11 +368,26 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str | Path, **overrides: Any) -> Trainer:
-        """Rebuild a run from its checkpoint; ``overrides`` may extend ``steps`` and the like."""
+        """Rebuild a run from its checkpoint; ``overrides`` may only change the settings in
+        :data:`moola.train.guard.RESUMABLE_SETTINGS` (``steps`` and the like)."""
         state = load_checkpoint(path)
-        config = TrainConfig.from_dict({**state["config"], **overrides})
+        try:
+            saved = TrainConfig.from_dict(state["config"])
+        except MoolaError as exc:
+            raise CheckpointError(f"checkpoint {path} has a bad config: {exc}") from None
+        config = TrainConfig.from_dict({**saved.to_dict(), **overrides})
+        check_resume(saved.to_dict(), config.to_dict(), state["step"], path)
         trainer = cls(config)
-        trainer.load_state_dict(state)
+        check_feature_names(state["feature_names"], trainer.feature_names, path)
+        check_same_data(state["fingerprint"], trainer.fingerprint, path)
+        check_model_shapes(state["model"], trainer.model, path)
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            first_line = (str(exc).splitlines() or [""])[0][:160]
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this run ({type(exc).__name__}: {first_line})"
+            ) from None
         return trainer
 
 
