@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from moola.errors import MoolaError
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+#: Names of the temporary files: a dot, the target's name, 12 hex digits, ``.tmp``.
+TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")
+
+
+def temp_name(target: str) -> str:
+    """A fresh temporary name for writing ``target`` (matches :data:`TEMP_NAME`)."""
+    return f".{target}.{secrets.token_hex(6)}.tmp"
 
 
 class WriteError(MoolaError):
@@ -28,7 +40,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     tmp_name: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # Like mkstemp, but with the mode a plain open() gives (0666 less the umask), not 0600.
+        tmp_name = str(path.parent / temp_name(path.name))
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -107,7 +107,7 @@ def test_a_second_run_on_a_held_folder_refuses_naming_the_holder(
 
 
 def test_claiming_removes_the_temp_files_of_a_killed_write_only(tmp_path: Path) -> None:
-    stale = tmp_path / ".checkpoint.pt.ab12cd_9.tmp"  # atomic_write's mkstemp pattern
+    stale = tmp_path / ".checkpoint.pt.0123456789ab.tmp"  # atomic_write's temporary name
     stale.write_bytes(b"half a checkpoint")
     mine = tmp_path / "notes.tmp"
     mine.write_text("user file")

@@ -6,13 +6,14 @@ import errno
 import json
 import os
 import shutil
-import tempfile
+import stat
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
 import moola.atomic
+from moola.atomic import atomic_write_text
 from moola.cli import main
 from moola.train import load_checkpoint
 
@@ -50,22 +51,23 @@ class HalfWriter:
 def inject(monkeypatch: pytest.MonkeyPatch, target: str, code: int) -> None:
     """Fail writes of ``target``: ENOSPC midway through the bytes, EACCES on creating the file."""
     error = OSError(code, os.strerror(code))
-    real_mkstemp, real_fdopen = tempfile.mkstemp, os.fdopen
+    real_open, real_fdopen = os.open, os.fdopen
     doomed: set[int] = set()
 
-    def mkstemp(*args: Any, prefix: str = "", **kwargs: Any) -> tuple[int, str]:
-        if prefix.startswith(f".{target}.") and code == errno.EACCES:
+    def open_(name: str, flags: int, *args: Any, **kwargs: Any) -> int:
+        mine = Path(name).name.startswith(f".{target}.")
+        if mine and code == errno.EACCES:
             raise error
-        fd, name = real_mkstemp(*args, prefix=prefix, **kwargs)
-        if prefix.startswith(f".{target}."):
+        fd = real_open(name, flags, *args, **kwargs)
+        if mine:
             doomed.add(fd)
-        return fd, name
+        return fd
 
     def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
         handle = real_fdopen(fd, *args, **kwargs)
         return HalfWriter(handle, error) if fd in doomed else handle
 
-    monkeypatch.setattr(moola.atomic.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(moola.atomic.os, "open", open_)
     monkeypatch.setattr(moola.atomic.os, "fdopen", fdopen)
 
 
@@ -95,3 +97,15 @@ def test_a_failed_write_keeps_the_previous_files_and_names_the_path(
     assert json.loads((out / "metrics.json").read_text())["history"]["step"] == [1, 2]
     leftovers = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_atomic_files_get_the_mode_a_plain_open_would(tmp_path: Path) -> None:
+    """Run files get the mode a plain open() gives (0666 less the umask), not mkstemp's 0600."""
+    old = os.umask(0o022)
+    try:
+        written = atomic_write_text(tmp_path / "metrics.json", "{}")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o644

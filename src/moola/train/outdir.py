@@ -12,7 +12,6 @@ belongs to its inode, and it holds nothing but who holds the lock (for the error
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sys
 import tempfile
@@ -22,12 +21,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from moola.atomic import TEMP_NAME
 from moola.errors import MoolaError
 
 LOCK_NAME = ".moola.lock"
-
-#: Temporary files left by :func:`moola.atomic.atomic_write` when a run was killed mid-write.
-_STALE_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 class OutDirError(MoolaError):
@@ -91,7 +88,7 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     """Delete the temporary files of writes that a killed run never finished."""
     removed = []
     for entry in folder.iterdir():
-        if entry.is_file() and _STALE_TEMP.match(entry.name):
+        if entry.is_file() and TEMP_NAME.match(entry.name):
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
