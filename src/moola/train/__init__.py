@@ -3,16 +3,21 @@
 from moola.train.checkpoint import load_checkpoint, save_checkpoint
 from moola.train.config import TrainConfig
 from moola.train.loop import History, Trainer, TrainResult, summarise_losses
-from moola.train.metrics import Evaluation, evaluate, learned
+from moola.train.best import BEST_NAME, load_best
+from moola.train.metrics import Evaluation, Verdict, evaluate, loss_learned, verdict
 
 __all__ = [
+    "BEST_NAME",
+    "Verdict",
+    "load_best",
+    "loss_learned",
+    "verdict",
     "Evaluation",
     "History",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "evaluate",
-    "learned",
     "load_checkpoint",
     "save_checkpoint",
     "summarise_losses",
