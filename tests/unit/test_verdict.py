@@ -16,13 +16,27 @@ GOOD_LOSS = dict(initial=1.0, final=0.5, baseline=0.8)  # 0.625x the constant, b
 @pytest.mark.parametrize(
     ("task", "good", "bad"),
     [
-        ("type", {"accuracy": 0.7, "baseline_accuracy": 0.6}, {"accuracy": 0.6, "baseline_accuracy": 0.6}),
-        ("pointers", {"mae_bars": 5.0, "baseline_mae_bars": 9.0}, {"mae_bars": 9.5, "baseline_mae_bars": 9.0}),
+        (
+            "type",
+            {"accuracy": 0.7, "baseline_accuracy": 0.6},
+            {"accuracy": 0.6, "baseline_accuracy": 0.6},
+        ),
+        (
+            "pointers",
+            {"mae_bars": 5.0, "baseline_mae_bars": 9.0},
+            {"mae_bars": 9.5, "baseline_mae_bars": 9.0},
+        ),
         ("binary", {"f1": 0.4, "baseline_f1": 0.2}, {"f1": 0.0, "baseline_f1": 0.138}),
-        ("countdown", {"mae_bars": 3.0, "baseline_mae_bars": 9.0}, {"mae_bars": 9.0, "baseline_mae_bars": 9.0}),
+        (
+            "countdown",
+            {"mae_bars": 3.0, "baseline_mae_bars": 9.0},
+            {"mae_bars": 9.0, "baseline_mae_bars": 9.0},
+        ),
     ],
 )
-def test_metric_must_beat_the_constant(task: str, good: dict[str, float], bad: dict[str, float]) -> None:
+def test_metric_must_beat_the_constant(
+    task: str, good: dict[str, float], bad: dict[str, float]
+) -> None:
     assert verdict(task, metrics=good, **GOOD_LOSS).learned
     result = verdict(task, metrics=bad, **GOOD_LOSS)
     assert not result.learned
@@ -81,8 +95,15 @@ def huber(residual: float, delta: float) -> float:
 
 
 def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
-    config = TrainConfig(steps=1, batch_size=4, model={"hidden_size": 8, "projection_dim": 8},
-                         threads=1, out_dir=None, progress=False, eval_every=0)
+    config = TrainConfig(
+        steps=1,
+        batch_size=4,
+        model={"hidden_size": 8, "projection_dim": 8},
+        threads=1,
+        out_dir=None,
+        progress=False,
+        eval_every=0,
+    )
     trainer = Trainer(config, windows=shifted_windows())
     assert trainer.x_train.shape[0] == 8 and trainer.x_val.shape[0] == 2
 

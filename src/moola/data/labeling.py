@@ -76,7 +76,7 @@ class LabelRule:
                 f"a {self.window}-bar window cannot hold an expansion of {self.min_length} "
                 f"bars plus an aftermath of {self.aftermath}"
             )
-        if not (0 < self.retrace and 0 < self.extend):
+        if not (self.retrace > 0 and self.extend > 0):
             raise ConfigError("retrace and extend must be > 0")
 
 
@@ -94,7 +94,11 @@ def label_window(ohlc: np.ndarray, rule: LabelRule) -> tuple[int, int, int]:
         moves = np.abs(c[starts + length - 1] - o[starts])
         i = int(np.argmax(moves))
         if moves[i] > best_move:
-            best_move, best_start, best_end = float(moves[i]), int(starts[i]), int(starts[i]) + length - 1
+            best_move, best_start, best_end = (
+                float(moves[i]),
+                int(starts[i]),
+                int(starts[i]) + length - 1,
+            )
     direction = 1.0 if c[best_end] >= o[best_start] else -1.0
     after = c[best_end + 1 : best_end + 1 + rule.aftermath]
     gave_back = direction * (c[best_end] - after) >= rule.retrace * best_move
@@ -198,9 +202,7 @@ def _read_series_parquet(path: Path) -> np.ndarray:
         raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
     index = _price_columns(list(table.column_names), path)
     try:
-        columns = [
-            table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in index
-        ]
+        columns = [table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in index]
     except pa.ArrowException as exc:
         raise DataValidationError(f"{path}: price columns must be numeric: {exc}") from exc
     return np.stack(columns, axis=1)

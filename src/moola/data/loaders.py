@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from moola.atomic import atomic_write
 from moola.data.synthetic import generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
-from moola.atomic import atomic_write
 from moola.errors import DataValidationError
 
 #: Columns of the original parquet schema (one row per window).

@@ -129,7 +129,10 @@ class TrainResult:
         if self.best is None:
             return None
         tasks = {
-            name: {"loss": self.best.evaluation.losses[name], **self.judge(name, self.best.evaluation)}
+            name: {
+                "loss": self.best.evaluation.losses[name],
+                **self.judge(name, self.best.evaluation),
+            }
             for name in self.history.task_names
         }
         return {
