@@ -162,3 +162,29 @@ def test_windows_without_start_bar_keep_the_seeded_random_split() -> None:
 def test_a_split_with_an_empty_part_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="leaves 0 training"):
         chronological_split(np.array([0, 10]), window=105, val_fraction=0.5)
+
+
+def test_csv_windows_carry_an_optional_start_bar(tmp_path: Path) -> None:
+    from moola.data import load_csv
+
+    bars = ["window_id,bar,open,high,low,close"]
+    bars += [f"{w},{b},1.0,1.1,0.9,1.0" for w in ("a", "b") for b in range(4)]
+    write_csv(tmp_path / "bars.csv", bars[0], bars[1:])
+    header = "window_id,label,expansion_start,expansion_end,start_bar"
+    write_csv(tmp_path / "labels.csv", header, ["a,retracement,0,1,0", "b,continuation,1,2,2"])
+    windows = load_csv(tmp_path / "bars.csv", tmp_path / "labels.csv")
+    assert windows.start_bar is not None and windows.start_bar.tolist() == [0, 2]
+    header = "window_id,label,expansion_start,expansion_end"
+    write_csv(tmp_path / "labels.csv", header, ["a,retracement,0,1", "b,continuation,1,2"])
+    assert load_csv(tmp_path / "bars.csv", tmp_path / "labels.csv").start_bar is None
+
+
+def test_read_series_from_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"Close": [1.5, 1.7], "High": [2.0, 1.8], "Low": [1, 1.4], "OPEN": [1.2, 1.5]})
+    pq.write_table(table, tmp_path / "s.parquet")
+    np.testing.assert_array_equal(
+        read_series(tmp_path / "s.parquet"), [[1.2, 2, 1, 1.5], [1.5, 1.8, 1.4, 1.7]]
+    )
