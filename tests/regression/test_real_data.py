@@ -12,7 +12,11 @@ val loss / constant, metric vs constant):
   validation after the purged chronological split): type 0.99x, acc 0.383 (0.383);
   pointers 0.97x, MAE 11.74 bars (11.75); binary 0.90x, span F1 0.000 (0.384); countdown
   0.60x, MAE 7.14 bars (11.60). Only the countdown learns, so the test is an expected
-  failure until the move features of issue 9 arrive.
+  failure until the move features of issue 9 arrive. Best step: 1000 (the end).
+* GOOG, held out, reported only (137 windows: 53 / 31 / 53; 108 train, 22 validation):
+  type 0.96x but above its initial loss, acc 0.273 (0.227); pointers 0.85x, MAE 9.06 bars
+  (10.26), learned; binary 0.87x, span F1 0.123 (0.386); countdown 0.56x, MAE 6.14 bars
+  (10.54), learned. Best step: 1000.
 """
 
 from __future__ import annotations
