@@ -1,4 +1,4 @@
-"""The ``moola`` command: ``moola train`` (the main job) and ``moola diagnose``."""
+"""The ``moola`` command: ``moola train`` (the main job), ``moola diagnose`` and ``moola label``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int)
     train.add_argument("--checkpoint-every", type=int)
     train.add_argument(
+        "--patience",
+        type=int,
+        help="stop after N evaluations (every --eval-every steps) without a new best; 0 = off",
+    )
+    train.add_argument(
         "--graph",
         action="store_true",
         default=None,
@@ -78,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diag.add_argument("--device", default="cpu")
     diag.add_argument("--json", action="store_true", help="print only the JSON result")
+
+    label = sub.add_parser(
+        "label", help="cut a continuous OHLC series (CSV/parquet) into labelled windows"
+    )
+    label.add_argument("series", help="CSV or parquet with open, high, low, close columns")
+    label.add_argument("--out", required=True, help="output .parquet (original schema)")
+    label.add_argument("--stride", type=int, default=15, help="bars between window starts")
+    label.add_argument("--window", type=int, default=105, help="bars per window")
     return parser
 
 
@@ -95,6 +108,7 @@ _TRAIN_FLAGS = {
     "log_every": "log_every",
     "eval_every": "eval_every",
     "checkpoint_every": "checkpoint_every",
+    "patience": "patience",
     "graph": "graph",
     "bf16": "bf16",
 }
@@ -102,7 +116,7 @@ _TRAIN_FLAGS = {
 
 def run_train(args: argparse.Namespace) -> int:
     from moola.atomic import atomic_write_json
-    from moola.report import plot_loss_curves, print_table, train_table_rows
+    from moola.report import best_table_rows, plot_loss_curves, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
     from moola.train.outdir import claim_out_dir
 
@@ -129,17 +143,28 @@ def run_train(args: argparse.Namespace) -> int:
         result = _fit_with_progress(trainer, enabled=config.progress)
         metrics = result.to_metrics()
         header, rows = train_table_rows(metrics["tasks"])
+        stopped = " (stopped early: --patience)" if result.stopped_early else ""
         print_table(
-            f"moola train — {config.balancer}, {trainer.step} steps (val losses; countdown in bars)",
+            f"moola train — {config.balancer}, {trainer.step} steps{stopped} "
+            "(val losses; countdown in bars): final weights",
             header,
             rows,
         )
+        if metrics["best"] is not None:
+            header, rows = best_table_rows(metrics)
+            print_table(
+                f"best weights (best.pt): step {metrics['best']['step']}, "
+                f"mean val loss / const {metrics['best']['score']:.3f}",
+                header,
+                rows,
+            )
         if config.out_dir is not None:
             out = Path(config.out_dir)
             checkpoint = trainer.save()
             atomic_write_json(out / "metrics.json", metrics)
             png = plot_loss_curves(metrics, out / "loss_curves.png")
-            print(f"wrote {out / 'metrics.json'}, {checkpoint}", file=sys.stderr)
+            best = " and best.pt" if trainer.best_record is not None else ""
+            print(f"wrote {out / 'metrics.json'}, {checkpoint}{best}", file=sys.stderr)
             if png is None:
                 print(
                     "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
@@ -209,11 +234,26 @@ def run_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_label(args: argparse.Namespace) -> int:
+    from moola.data import LABEL_NAMES, save_parquet
+    from moola.data.labeling import LabelRule, label_file
+
+    windows = label_file(args.series, LabelRule(window=args.window, stride=args.stride))
+    save_parquet(windows, args.out)
+    counts = ", ".join(
+        f"{name} {int((windows.label == i).sum())}" for i, name in enumerate(LABEL_NAMES)
+    )
+    print(f"moola label: wrote {len(windows)} windows to {args.out} ({counts})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return run_train(args)
+        if args.command == "label":
+            return run_label(args)
         return run_diagnose(args)
     except MoolaError as exc:
         print(f"moola {args.command}: error: {exc}", file=sys.stderr)

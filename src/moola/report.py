@@ -18,34 +18,59 @@ HEAD_METRIC: dict[str, tuple[str, str, str]] = {
 }
 
 
+def verdict_text(task: dict[str, Any]) -> str:
+    """The verdict as shown: the decision (from ``metrics.json``) and the sentence behind it."""
+    decision = "learned" if task["learned"] else "DID NOT LEARN"
+    return f"{decision}: {task['why']}" if task.get("why") else decision
+
+
+def metric_text(name: str, metrics: dict[str, float]) -> str:
+    metric_key, base_key, fmt = HEAD_METRIC[name]
+    if metric_key not in metrics:
+        return "-"
+    text = fmt.format(metrics[metric_key], metrics[base_key])
+    if name == "type" and "balanced_accuracy" in metrics:
+        text += f"; balanced {metrics['balanced_accuracy']:.3f}"
+    if name == "binary" and "in_span_prob" in metrics:
+        text += f"; p(in) {metrics['in_span_prob']:.2f} vs p(out) {metrics['out_span_prob']:.2f}"
+    return text
+
+
 def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     header = [
         "head",
         "val loss: initial → final",
-        "drop %",
-        "const baseline",
+        "final / const",
         "validation metric",
-        "verdict",
+        "verdict (loss and metric vs the constant predictor)",
     ]
     rows = []
     for name, t in tasks.items():
-        metric_key, base_key, fmt = HEAD_METRIC[name]
-        metrics = t.get("metrics", {})
-        metric = (
-            fmt.format(metrics[metric_key], metrics[base_key]) if metric_key in metrics else "-"
-        )
-        if name == "binary" and "in_span_prob" in metrics:
-            metric += (
-                f"; p(in) {metrics['in_span_prob']:.2f} vs p(out) {metrics['out_span_prob']:.2f}"
-            )
         rows.append(
             [
                 name,
                 f"{t['initial']:.4g} → {t['final']:.4g}",
-                f"{t['drop_pct']:.1f}",
-                f"{t['baseline']:.4g}",
-                metric,
-                "learned" if t["learned"] else "DID NOT LEARN",
+                f"{t['final'] / t['baseline']:.3f}" if t["baseline"] else "-",
+                metric_text(name, t.get("metrics", {})),
+                verdict_text(t),
+            ]
+        )
+    return header, rows
+
+
+def best_table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The best step's weights: per head, loss ÷ baseline, metric and verdict."""
+    header = ["head", "best val loss / const", "validation metric", "verdict"]
+    best, tasks = metrics["best"], metrics["tasks"]
+    rows = []
+    for name, t in best["tasks"].items():
+        baseline = tasks[name]["baseline"]
+        rows.append(
+            [
+                name,
+                f"{t['loss'] / baseline:.3f}" if baseline else "-",
+                metric_text(name, t.get("metrics", {})),
+                verdict_text(t),
             ]
         )
     return header, rows
@@ -116,8 +141,11 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         if val:
             ax.plot(*zip(*val), "o--", label="validation")
         ax.axhline(tasks[name]["baseline"], color="grey", linestyle=":", label="constant baseline")
+        best = metrics.get("best")
+        if best is not None:
+            ax.axvline(best["step"], color="green", linestyle="--", alpha=0.5, label="best step")
         verdict = "learned" if tasks[name]["learned"] else "did NOT learn"
-        ax.set_title(f"{name} ({verdict})")
+        ax.set_title(f"{name}: {verdict}\n{tasks[name].get('why', '')}", fontsize=9)
         ax.set_xlabel("step")
         ax.set_yscale("log")
         ax.legend(fontsize=8)

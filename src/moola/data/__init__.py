@@ -1,6 +1,11 @@
 """Labelled OHLC windows: container, synthetic generator, features, loaders, torch dataset."""
 
-from moola.data.dataset import WindowDataset, train_val_split
+from moola.data.dataset import (
+    WindowDataset,
+    chronological_split,
+    split_windows,
+    train_val_split,
+)
 from moola.data.features import CANDLE_FEATURES, FEATURE_NAMES, build_features
 from moola.data.loaders import REQUIRED_COLUMNS, load_csv, load_parquet, load_windows, save_parquet
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
@@ -24,11 +29,13 @@ __all__ = [
     "WindowDataset",
     "WindowValidationError",
     "build_features",
+    "chronological_split",
     "generate_synthetic",
     "load_csv",
     "load_parquet",
     "load_windows",
     "save_parquet",
+    "split_windows",
     "train_val_split",
     "validate_labels",
     "validate_ohlc",

@@ -104,3 +104,46 @@ def train_val_split(
     n_val = min(max(round(n * float(val_fraction)), 1), n - 1)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]).astype(np.int64), np.sort(order[:n_val]).astype(np.int64)
+
+
+def chronological_split(
+    start_bar: np.ndarray, *, window: int, val_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Purged chronological split of windows cut from one series (honest on overlapping windows).
+
+    The series runs from the first window's first bar to the last window's last bar; the
+    cut is placed so that its last ``val_fraction`` of bars is validation. Validation holds
+    the windows that start at or after the cut; training holds the windows that end before
+    it. Windows that straddle the cut are dropped (purged), so no validation window shares a
+    bar with a training window. Returns sorted (train, val) index arrays.
+    """
+    starts = np.asarray(start_bar, dtype=np.int64)
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    first, end = int(starts.min()), int(starts.max()) + window
+    cut = end - round((end - first) * float(val_fraction))
+    val = np.flatnonzero(starts >= cut)
+    train = np.flatnonzero(starts + window <= cut)
+    if len(val) == 0 or len(train) == 0:
+        raise ConfigError(
+            f"a chronological split at bar {cut} of bars {first}..{end - 1} leaves "
+            f"{len(train)} training and {len(val)} validation windows; use more data "
+            "or another val_fraction"
+        )
+    return train.astype(np.int64), val.astype(np.int64)
+
+
+def split_windows(
+    windows: OHLCWindows, *, val_fraction: float = 0.2, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """The train/validation split moola trains with.
+
+    Windows that carry ``start_bar`` (cut from one series, possibly overlapping) get the
+    purged :func:`chronological_split`; independent windows (synthetic, pre-cut files) get
+    the seeded random :func:`train_val_split`.
+    """
+    if windows.start_bar is not None:
+        return chronological_split(
+            windows.start_bar, window=windows.window, val_fraction=val_fraction
+        )
+    return train_val_split(len(windows), val_fraction=val_fraction, seed=seed)

@@ -15,12 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from moola.atomic import atomic_write
 from moola.data.synthetic import generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
 from moola.errors import DataValidationError
 
 #: Columns of the original parquet schema (one row per window).
 REQUIRED_COLUMNS = ("features", "label", "expansion_start", "expansion_end")
+#: Optional column: offset of the window's first bar in its series (makes the split chronological).
+START_BAR = "start_bar"
 
 BARS_CSV = "bars.csv"
 LABELS_CSV = "labels.csv"
@@ -175,7 +178,12 @@ def _windows_from_table(table: Any, window: int, pa: Any, pc: Any) -> OHLCWindow
     label = np.array([_label_id(v, f"row {i}") for i, v in enumerate(labels)], dtype=np.int64)
     start = _index_column(table.column("expansion_start").combine_chunks(), "expansion_start", pa)
     end = _index_column(table.column("expansion_end").combine_chunks(), "expansion_end", pa)
-    windows = OHLCWindows(ohlc=ohlc, label=label, expansion_start=start, expansion_end=end)
+    start_bar = None
+    if START_BAR in table.column_names:
+        start_bar = _index_column(table.column(START_BAR).combine_chunks(), START_BAR, pa)
+    windows = OHLCWindows(
+        ohlc=ohlc, label=label, expansion_start=start, expansion_end=end, start_bar=start_bar
+    )
     return windows.validate(n_classes=len(LABEL_NAMES))
 
 
@@ -189,15 +197,16 @@ def save_parquet(windows: OHLCWindows, path: str | os.PathLike[str]) -> None:
         pa.array(np.arange(0, n * k * 4 + 1, 4, dtype=np.int32)), prices
     )
     rows = pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), bars)
-    table = pa.table(
-        {
-            "features": rows,
-            "label": pa.array([LABEL_NAMES[i] for i in windows.label], type=pa.string()),
-            "expansion_start": pa.array(windows.expansion_start, type=pa.int64()),
-            "expansion_end": pa.array(windows.expansion_end, type=pa.int64()),
-        }
-    )
-    pq.write_table(table, Path(path))
+    columns = {
+        "features": rows,
+        "label": pa.array([LABEL_NAMES[i] for i in windows.label], type=pa.string()),
+        "expansion_start": pa.array(windows.expansion_start, type=pa.int64()),
+        "expansion_end": pa.array(windows.expansion_end, type=pa.int64()),
+    }
+    if windows.start_bar is not None:
+        columns[START_BAR] = pa.array(windows.start_bar, type=pa.int64())
+    table = pa.table(columns)
+    atomic_write(path, lambda handle: pq.write_table(table, handle))
 
 
 def _read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -242,6 +251,7 @@ def load_csv(
     label: list[int] = []
     start: list[int] = []
     end: list[int] = []
+    start_bar: list[int] = []
     for line, row in _read_csv(labels_path, LABELS_COLUMNS):
         where = f"{labels_path} line {line} (window {row['window_id']!r})"
         if row["window_id"] in order:
@@ -250,6 +260,8 @@ def load_csv(
         label.append(_label_id(row["label"], where))
         start.append(_parse(row["expansion_start"], int, where, "expansion_start"))
         end.append(_parse(row["expansion_end"], int, where, "expansion_end"))
+        if row.get(START_BAR, ""):
+            start_bar.append(_parse(row[START_BAR], int, where, START_BAR))
     if not order:
         raise DataValidationError(f"{labels_path}: the file has no windows")
 
@@ -284,6 +296,7 @@ def load_csv(
             label=np.array(label, dtype=np.int64),
             expansion_start=np.array(start, dtype=np.int64),
             expansion_end=np.array(end, dtype=np.int64),
+            start_bar=np.array(start_bar, dtype=np.int64) if start_bar else None,
         )
         return windows.validate(n_classes=len(LABEL_NAMES))
     except DataValidationError as exc:

@@ -170,6 +170,10 @@ class OHLCWindows:
     label: np.ndarray  # (N,) int64 in [0, n_classes)
     expansion_start: np.ndarray  # (N,) int64, inclusive bar index
     expansion_end: np.ndarray  # (N,) int64, inclusive bar index, start <= end < K
+    #: Optional (N,) int64: offset of each window's first bar in the series it was cut from.
+    #: Present for windows cut from one continuous series (``moola label``); it makes the
+    #: train/validation split chronological and purged (see ``moola.data.split_windows``).
+    start_bar: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ohlc = _to_numpy(self.ohlc, "ohlc")
@@ -195,6 +199,16 @@ class OHLCWindows:
         object.__setattr__(self, "label", label)
         object.__setattr__(self, "expansion_start", start)
         object.__setattr__(self, "expansion_end", end)
+        if self.start_bar is not None:
+            start_bar = _index_values(self.start_bar, "start_bar", "row")
+            if len(start_bar) != n:
+                raise WindowValidationError(
+                    f"ohlc has {n} windows but start_bar has {len(start_bar)} entries"
+                )
+            if (start_bar < 0).any():
+                i = int(np.argmax(start_bar < 0))
+                raise WindowValidationError(f"row {i}: start_bar ({start_bar[i]}) is negative")
+            object.__setattr__(self, "start_bar", start_bar)
 
     def __len__(self) -> int:
         return int(self.ohlc.shape[0])
@@ -225,6 +239,7 @@ class OHLCWindows:
             label=self.label[idx],
             expansion_start=self.expansion_start[idx],
             expansion_end=self.expansion_end[idx],
+            start_bar=None if self.start_bar is None else self.start_bar[idx],
         )
 
     def validate(self, n_classes: int = 3) -> OHLCWindows:

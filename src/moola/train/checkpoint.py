@@ -38,6 +38,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "accumulators",
     "feature_names",
     "fingerprint",
+    "best_tracker",
 )
 
 #: Plain values a checkpoint may hold besides tensors and containers.
@@ -105,12 +106,13 @@ def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a format-2 checkpoint, never running code from the file."""
     path = resolve_checkpoint_path(path)
-    state = _read_weights_only(path)
+    state = read_weights_only(path)
     validate_checkpoint(state, path)
     return state
 
 
-def _read_weights_only(path: Path) -> Any:
+def read_weights_only(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with one named error per way a file can be bad."""
     try:
         with path.open("rb") as handle:
             head = handle.read(4)

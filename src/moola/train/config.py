@@ -44,6 +44,7 @@ class TrainConfig:
     log_every: int = 10  # steps between reading losses back to the host
     eval_every: int = 200  # steps between validation passes (0: only at start and end)
     checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
+    patience: int = 0  # stop after this many evaluations without a new best (0: never)
     out_dir: str | None = "runs/latest"
     progress: bool = True
 
@@ -55,9 +56,11 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every"):
+        for name in ("eval_every", "checkpoint_every", "patience"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.patience and not self.eval_every:
+            raise ConfigError("patience needs evaluations: set eval_every >= 1 (or patience 0)")
         if self.window < 2:
             raise ConfigError(f"window must be >= 2, got {self.window}")
         if not 0.0 < self.val_fraction < 1.0:

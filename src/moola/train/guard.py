@@ -37,6 +37,7 @@ RESUMABLE_SETTINGS: frozenset[str] = frozenset(
         "progress",
         "eval_every",
         "checkpoint_every",
+        "patience",  # when to stop early, not how to train
         "data",
     }
 )

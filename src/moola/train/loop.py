@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,14 @@ import numpy as np
 import torch
 
 from moola.balancing import Balancer, make_balancer
-from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows, train_val_split
+from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows
+from moola.data.dataset import split_windows
 from moola.data.synthetic import SyntheticConfig
 from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.models import JadeCompact, JadeConfig
 from moola.seeding import rng_state, seed_everything, set_rng_state
 from moola.tasks import TaskSet, make_tasks
+from moola.train.best import BEST_NAME, CRITERION, BestRecord, BestTracker, save_best
 from moola.train.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -33,7 +35,7 @@ from moola.train.checkpoint import (
 )
 from moola.train.config import TrainConfig
 from moola.train.guard import check_resume, check_same_data, data_fingerprint
-from moola.train.metrics import Evaluation, evaluate, learned
+from moola.train.metrics import Evaluation, evaluate, verdict
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
 #: Called at every log interval with (step, mean natural-units losses by task).
@@ -97,8 +99,23 @@ class TrainResult:
     initial: Evaluation
     final: Evaluation
     baselines: dict[str, float]
+    best: BestRecord | None = None
+    stopped_early: bool = False
+
+    def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
+        """The verdict of one head on one evaluation (final or best weights)."""
+        metrics = evaluation.metrics.get(name, {})
+        result = verdict(
+            name,
+            initial=self.initial.losses[name],
+            final=evaluation.losses[name],
+            baseline=self.baselines[name],
+            metrics=metrics,
+        )
+        return {"learned": result.learned, "why": result.why, "metrics": metrics}
 
     def task_summary(self) -> dict[str, dict[str, Any]]:
+        """Per head: losses, baseline and the verdict of the final weights."""
         summary = {}
         for name in self.history.task_names:
             init, fin, base = (
@@ -111,10 +128,27 @@ class TrainResult:
                 "final": fin,
                 "baseline": base,
                 "drop_pct": 100.0 * (init - fin) / init if init else 0.0,
-                "learned": learned(init, fin, base),
-                "metrics": self.final.metrics.get(name, {}),
+                **self.judge(name, self.final),
             }
         return summary
+
+    def best_summary(self) -> dict[str, Any] | None:
+        """The validation-best step, its score and the verdict of its weights per head."""
+        if self.best is None:
+            return None
+        tasks = {
+            name: {
+                "loss": self.best.evaluation.losses[name],
+                **self.judge(name, self.best.evaluation),
+            }
+            for name in self.history.task_names
+        }
+        return {
+            "step": self.best.step,
+            "criterion": CRITERION,
+            "score": self.best.score,
+            "tasks": tasks,
+        }
 
     def to_metrics(self) -> dict[str, Any]:
         """The ``metrics.json`` document."""
@@ -124,6 +158,8 @@ class TrainResult:
             "weights": self.history.weights,
             "validation": self.history.validation,
             "tasks": self.task_summary(),
+            "best": self.best_summary(),
+            "stopped_early": self.stopped_early,
             "units": {
                 "type": "nats",
                 "pointers": "window fraction (Huber δ=0.08)",
@@ -156,11 +192,11 @@ class Trainer:
         dataset = WindowDataset(windows)
         if not bool(torch.isfinite(dataset.x).all()):
             raise ConfigError("the features built from this data contain NaN or inf")
-        train_idx, val_idx = train_val_split(
-            len(dataset), val_fraction=config.val_fraction, seed=config.seed
+        train_idx, val_idx = split_windows(
+            windows, val_fraction=config.val_fraction, seed=config.seed
         )
         self.window = dataset.window
-        self.feature_names = dataset.feature_names
+        self.feature_names: tuple[str, ...] = tuple(dataset.feature_names)
         self.fingerprint = data_fingerprint(dataset)
         self.tasks: TaskSet = make_tasks(
             countdown_units=config.countdown_units, priorities=config.priorities
@@ -174,10 +210,14 @@ class Trainer:
 
         self.x_train, self.y_train = to_device(dataset.subset(train_idx))
         self.x_val, self.y_val = to_device(dataset.subset(val_idx))
+        # Constants are fitted on the training split only and evaluated on validation.
         self.baselines = self.tasks.constant_baselines(self.y_train, self.y_val)
+        self.best_tracker = BestTracker(self.baselines)
+        self.best_record: BestRecord | None = None  # what save() writes as best.pt
         self.batch_size = min(config.batch_size, self.x_train.shape[0])
 
-        self.model = JadeCompact(JadeConfig(**{**config.model, "n_features": dataset.n_features}))
+        self.model_config = JadeConfig(**{**config.model, "n_features": dataset.n_features})
+        self.model = JadeCompact(self.model_config)
         self.model.to(self.device)
         self.model.check_finite = False  # the whole dataset was checked above
         self.balancer: Balancer = make_balancer(
@@ -242,7 +282,10 @@ class Trainer:
             self.initial = self.evaluate()
         self.model.train()
         natural = self.tasks.to_natural(torch.ones(len(self.tasks), device=self.device))
-        while self.step < cfg.steps:
+        stopped_early = self.patience_exhausted()
+        if stopped_early and self.steps_in_sum:
+            self.flush_log(reset=False)  # a resumed early-stopped run: re-log the open interval
+        while self.step < cfg.steps and not stopped_early:
             idx = self.batch_indices(self.step)
             x = self.x_train.index_select(0, idx)
             targets = {k: v.index_select(0, idx) for k, v in self.y_train.items()}
@@ -257,8 +300,16 @@ class Trainer:
                 if progress is not None:
                     progress(self.step, row)
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
-                self.history.validation.append({"step": self.step, **self.evaluate().losses})
+                evaluation = self.evaluate()
+                self.history.validation.append({"step": self.step, **evaluation.losses})
+                self.best_tracker.update(self.step, evaluation, self.model)
+                self.best_record = self.best_tracker.best
                 self.model.train()
+                stopped_early = self.patience_exhausted()
+                if stopped_early and not on_boundary:
+                    row = self.flush_log(reset=False)  # log the open interval, as at the end
+                    if progress is not None:
+                        progress(self.step, row)
             if (
                 cfg.checkpoint_every
                 and self.step % cfg.checkpoint_every == 0
@@ -269,8 +320,25 @@ class Trainer:
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
+        if cfg.eval_every and self.step % cfg.eval_every == 0:
+            # On the grid an uninterrupted run evaluates here too: commit it (idempotent).
+            self.best_tracker.update(self.step, final, self.model)
+        self.best_record = self.best_tracker.best_with(self.step, final, self.model)
         self.final_validation_logged = True
-        return TrainResult(cfg, self.history, self.initial, final, self.baselines)
+        return TrainResult(
+            cfg,
+            self.history,
+            self.initial,
+            final,
+            self.baselines,
+            best=self.best_record,
+            stopped_early=stopped_early,
+        )
+
+    def patience_exhausted(self) -> bool:
+        """Early stopping: ``patience`` evaluations in a row without a new best (0: never)."""
+        patience = self.config.patience
+        return bool(patience) and self.best_tracker.evals_since_best >= patience
 
     def track(self, losses: torch.Tensor, weights: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Device-side accumulation and non-finite bookkeeping (no host sync)."""
@@ -329,6 +397,7 @@ class Trainer:
             "fingerprint": self.fingerprint,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
+            "best_tracker": self.best_tracker.state_dict(),
             "accumulators": {
                 "loss_sum": self.loss_sum.cpu(),
                 "weight_sum": self.weight_sum.cpu(),
@@ -358,13 +427,29 @@ class Trainer:
         rng = state["rng"]
         _ = (rng["python"]["internal"], rng["numpy"]["keys"], rng["torch"])  # the parts fit() sets
         self.rng = rng
+        self.best_tracker.load_state_dict(state["best_tracker"])
+        self.best_record = self.best_tracker.best
 
     def save(self, path: str | Path | None = None) -> Path:
         if path is None:
             if self.config.out_dir is None:
                 raise ConfigError("no out_dir configured to save the checkpoint in")
             path = Path(self.config.out_dir) / CHECKPOINT_NAME
-        return save_checkpoint(self.state_dict(), path)
+        path = save_checkpoint(self.state_dict(), path)
+        self.save_best(Path(path).parent / BEST_NAME)
+        return path
+
+    def save_best(self, path: str | Path) -> Path | None:
+        """Write ``best.pt`` (weights only) when a best step is known; None otherwise."""
+        if self.best_record is None:
+            return None
+        return save_best(
+            self.best_record,
+            path,
+            config=self.config.to_dict(),
+            model_config=asdict(self.model_config),
+            feature_names=self.feature_names,
+        )
 
     @classmethod
     def resume(cls, path: str | Path, **overrides: Any) -> Trainer:

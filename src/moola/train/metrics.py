@@ -20,6 +20,26 @@ from moola.tasks import RegressionTask, TaskSet
 LEARNED_MARGIN = 0.05
 
 
+@dataclass(frozen=True)
+class MetricRule:
+    """The signal half of the verdict: ``key`` must beat the constant predictor's ``baseline_key``."""
+
+    key: str
+    baseline_key: str
+    higher_is_better: bool
+    label: str  # how the metric is named in the ``why`` sentence
+    unit: str = ""
+
+
+#: Per head, the validation metric that must beat the constant predictor's.
+METRIC_RULES: dict[str, MetricRule] = {
+    "type": MetricRule("accuracy", "baseline_accuracy", True, "accuracy"),
+    "pointers": MetricRule("mae_bars", "baseline_mae_bars", False, "MAE", " bars"),
+    "binary": MetricRule("f1", "baseline_f1", True, "span F1"),
+    "countdown": MetricRule("mae_bars", "baseline_mae_bars", False, "MAE", " bars"),
+}
+
+
 @dataclass
 class Evaluation:
     losses: dict[str, float]  # natural units (countdown in bars)
@@ -70,9 +90,11 @@ def task_metrics(
     if "type" in names:
         y = targets["type"]
         majority = torch.bincount(train_targets["type"]).argmax()
+        predicted = outputs["logits"].argmax(dim=1)
         metrics["type"] = {
-            "accuracy": _mean(outputs["logits"].argmax(dim=1) == y),
+            "accuracy": _mean(predicted == y),
             "baseline_accuracy": _mean(y == majority),
+            "balanced_accuracy": _balanced_accuracy(predicted, y),
         }
     if "pointers" in names:
         task = tasks["pointers"]
@@ -116,6 +138,62 @@ def _f1(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
-def learned(initial: float, final: float, baseline: float, margin: float = LEARNED_MARGIN) -> bool:
-    """The verdict: beat the constant predictor by ``margin`` and improve on the start."""
+def _balanced_accuracy(predicted: torch.Tensor, actual: torch.Tensor) -> float:
+    """Mean per-class recall over the classes present: a constant guess scores 1/n_present."""
+    recalls = [_mean(predicted[actual == c] == c) for c in torch.unique(actual).tolist()]
+    return sum(recalls) / len(recalls)
+
+
+def loss_learned(
+    initial: float, final: float, baseline: float, margin: float = LEARNED_MARGIN
+) -> bool:
+    """The loss half of the verdict: beat the constant predictor by ``margin`` and the start."""
     return final <= (1.0 - margin) * baseline and final < initial
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a head learned signal, with a short sentence that names the deciding part."""
+
+    learned: bool
+    why: str
+
+
+def verdict(
+    task: str,
+    *,
+    initial: float,
+    final: float,
+    baseline: float,
+    metrics: Mapping[str, float],
+    margin: float = LEARNED_MARGIN,
+) -> Verdict:
+    """The one rule that says whether a head learned: loss **and** metric beat the constant.
+
+    Loss: the validation loss is at least ``margin`` below the constant baseline (fitted on
+    the training split) and below the initial loss. Metric: the head's validation metric
+    beats the constant predictor's (see :data:`METRIC_RULES`). A head that learned only the
+    prior passes the loss test and fails the metric test. A task without a rule (or without
+    its metric) is judged by the loss alone, and ``why`` says so.
+    """
+    ratio = final / baseline if baseline > 0 else float("inf")
+    loss_ok = loss_learned(initial, final, baseline, margin)
+    loss_part = f"loss {ratio:.2f}x const"
+    if not final <= (1.0 - margin) * baseline:
+        loss_part += f" (needs <= {1 - margin:.2f}x)"
+    if not final < initial:
+        loss_part += f", not below its initial {initial:.4g}"
+    rule = METRIC_RULES.get(task)
+    if rule is None or rule.key not in metrics or rule.baseline_key not in metrics:
+        return Verdict(loss_ok, f"{loss_part}; no metric to check")
+    value, const = float(metrics[rule.key]), float(metrics[rule.baseline_key])
+    metric_ok = value > const if rule.higher_is_better else value < const
+    digits = 3 if rule.higher_is_better else 2
+    if metric_ok:
+        op = ">" if rule.higher_is_better else "<"
+    else:
+        op = "<=" if rule.higher_is_better else ">="
+    metric_part = f"{rule.label} {value:.{digits}f}{rule.unit} {op} const {const:.{digits}f}"
+    learned = loss_ok and metric_ok
+    joiner = "and" if loss_ok == metric_ok else "but"
+    return Verdict(learned, f"{loss_part} {joiner} {metric_part}")

@@ -1,0 +1,190 @@
+"""``moola label``: the labelling rule on hand-built series, series reading, and the honest split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moola.cli import main
+from moola.data import (
+    LABEL_NAMES,
+    OHLCWindows,
+    chronological_split,
+    load_windows,
+    split_windows,
+    train_val_split,
+)
+from moola.data.labeling import LabelRule, label_series, label_window, read_series
+from moola.errors import ConfigError, DataValidationError
+
+RULE = LabelRule(window=30, stride=5, min_length=3, max_length=5, aftermath=10)
+
+
+def bars_from_closes(closes: list[float]) -> np.ndarray:
+    """Bars whose open is the previous close and whose wicks stick out 0.25 on each side."""
+    c = np.asarray(closes, dtype=np.float64)
+    o = np.concatenate([[c[0]], c[:-1]])
+    return np.stack([o, np.maximum(o, c) + 0.25, np.minimum(o, c) - 0.25, c], axis=1)
+
+
+def window_with_aftermath(after: list[float]) -> np.ndarray:
+    """Flat at 100, an expansion of +2 per bar on bars 14..18 (100 -> 110), a flat bar 19 at 110,
+    then ``after`` as the closes of bars 20..29. Runs must end by bar 19 (30 - 1 - 10), so the
+    largest net move of 3..5 bars is bars 14..18 (+10); the mean bar range u is about 0.83."""
+    closes = [100.0] * 14 + [102.0, 104.0, 106.0, 108.0, 110.0, 110.0] + after
+    assert len(closes) == 30
+    return bars_from_closes(closes)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        ([108.0, 106.0, 104.0] + [104.0] * 7, "retracement"),  # gives back 6 >= 0.5 * 10
+        ([111.0, 112.0, 113.0] + [113.0] * 7, "continuation"),  # goes on 3 >= 1 * u beyond 110
+        ([110.3, 109.8, 110.2] + [110.0] * 7, "consolidation"),  # neither
+        ([104.0, 113.0] + [113.0] * 8, "retracement"),  # both happen: the first one decides
+    ],
+)
+def test_rule_on_hand_built_windows(after: list[float], expected: str) -> None:
+    label, start, end = label_window(window_with_aftermath(after), RULE)
+    assert (start, end) == (14, 18)
+    assert LABEL_NAMES[label] == expected
+
+
+def test_label_series_cuts_windows_every_stride_with_start_bar() -> None:
+    rng = np.random.default_rng(0)
+    series = bars_from_closes(list(100 + np.cumsum(rng.normal(size=87))))
+    windows = label_series(series, RULE)
+    assert windows.start_bar.tolist() == list(range(0, 87 - 30 + 1, 5))
+    for i, s in enumerate(windows.start_bar):
+        np.testing.assert_array_equal(windows.ohlc[i], series[s : s + 30])
+    assert ((windows.expansion_end - windows.expansion_start + 1) >= 3).all()
+    assert (windows.expansion_end <= 30 - 1 - 10).all()
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_read_series_any_case_with_a_date_column(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "s.csv",
+        "Date,Close,HIGH,low,Open,Volume",
+        ["2020-01-01,1.5,2,1,1.2,10", "2020-01-02,1.7,1.8,1.4,1.5,11"],
+    )
+    np.testing.assert_array_equal(read_series(path), [[1.2, 2, 1, 1.5], [1.5, 1.8, 1.4, 1.7]])
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "expected"),
+    [
+        ("1.0,nan,0.9,1.0", "row 40: has a NaN"),
+        ("1.0,0.8,0.9,1.0", "row 40: high < low"),
+        ("1.0,1.1,0.9,1.2", "row 40: high < max(open, close)"),
+    ],
+)
+def test_bad_bars_name_the_row(tmp_path: Path, bad_row: str, expected: str) -> None:
+    rows = ["1.0,1.1,0.9,1.0"] * 40 + [bad_row] + ["1.0,1.1,0.9,1.0"] * 10
+    path = write_csv(tmp_path / "s.csv", "open,high,low,close", rows)
+    with pytest.raises(DataValidationError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        from moola.data.labeling import label_file
+
+        label_file(path, RULE)
+
+
+def test_unreadable_and_short_series_are_clear_errors(tmp_path: Path) -> None:
+    text = write_csv(tmp_path / "t.csv", "open,high,low,close", ["1,1,1,1", "1,x,1,1"])
+    with pytest.raises(DataValidationError, match=r"row 1 \(line 3\).*must be numbers"):
+        read_series(text)
+    missing = write_csv(tmp_path / "m.csv", "open,high,close", ["1,1,1"])
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['low'\]"):
+        read_series(missing)
+    short = bars_from_closes([100.0] * 29)
+    with pytest.raises(DataValidationError, match="29 bars, fewer than one 30-bar window"):
+        label_series(short, RULE)
+    with pytest.raises(ConfigError):
+        LabelRule(window=10, min_length=3, aftermath=8)
+
+
+def test_moola_label_writes_the_original_schema_plus_start_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(1)
+    series = bars_from_closes(list(100 + np.cumsum(rng.normal(size=400))))
+    rows = [",".join(f"{v:.6f}" for v in bar) for bar in series]
+    csv_path = write_csv(tmp_path / "bars.csv", "open,high,low,close", rows)
+    out = tmp_path / "w.parquet"
+    assert main(["label", str(csv_path), "--out", str(out), "--stride", "20"]) == 0
+    assert "wrote 15 windows" in capsys.readouterr().out  # (400 - 105) // 20 + 1
+    windows = load_windows(out)
+    assert windows.start_bar is not None and windows.start_bar.tolist() == list(range(0, 296, 20))
+    np.testing.assert_allclose(windows.ohlc[3], series[60:165], rtol=1e-6)
+
+    bad = write_csv(tmp_path / "bad.csv", "open,high,low,close", rows[:50])
+    assert main(["label", str(bad), "--out", str(tmp_path / "x.parquet")]) == 2
+    assert "fewer than one 105-bar window" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the split
+
+
+def test_chronological_split_is_purged_and_takes_the_end_of_the_series() -> None:
+    window, stride = 105, 15
+    starts = np.arange(0, 5000 - window + 1, stride)
+    shuffled = np.random.default_rng(0).permutation(starts)  # row order must not matter
+    train, val = chronological_split(shuffled, window=window, val_fraction=0.2)
+    cut = 4995 - round(4995 * 0.2)  # the series spans bars 0..4994 (last start 4890)
+    assert (shuffled[val] >= cut).all() and (shuffled[train] + window <= cut).all()
+    train_bars = set().union(*(range(s, s + window) for s in shuffled[train]))
+    val_bars = set().union(*(range(s, s + window) for s in shuffled[val]))
+    assert not train_bars & val_bars
+    # Every window is in exactly one part, except those straddling the cut (purged).
+    straddling = ((shuffled < cut) & (shuffled + window > cut)).sum()
+    assert len(train) + len(val) + straddling == len(starts) and straddling == 7
+
+
+def test_windows_without_start_bar_keep_the_seeded_random_split() -> None:
+    ohlc = np.tile(np.array([1.0, 1.1, 0.9, 1.0]), (20, 8, 1))
+    zeros = np.zeros(20, dtype=np.int64)
+    plain = OHLCWindows(ohlc, zeros, zeros, zeros)
+    for a, b in zip(split_windows(plain, seed=3), train_val_split(20, seed=3)):
+        np.testing.assert_array_equal(a, b)
+    timed = OHLCWindows(ohlc, zeros, zeros, zeros, start_bar=np.arange(20) * 8)
+    train, val = split_windows(timed, seed=3)
+    assert val.tolist() == [16, 17, 18, 19] and train.tolist() == list(range(16))
+    assert timed.subset(np.array([2, 5])).start_bar.tolist() == [16, 40]
+
+
+def test_a_split_with_an_empty_part_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="leaves 0 training"):
+        chronological_split(np.array([0, 10]), window=105, val_fraction=0.5)
+
+
+def test_csv_windows_carry_an_optional_start_bar(tmp_path: Path) -> None:
+    from moola.data import load_csv
+
+    bars = ["window_id,bar,open,high,low,close"]
+    bars += [f"{w},{b},1.0,1.1,0.9,1.0" for w in ("a", "b") for b in range(4)]
+    write_csv(tmp_path / "bars.csv", bars[0], bars[1:])
+    header = "window_id,label,expansion_start,expansion_end,start_bar"
+    write_csv(tmp_path / "labels.csv", header, ["a,retracement,0,1,0", "b,continuation,1,2,2"])
+    windows = load_csv(tmp_path / "bars.csv", tmp_path / "labels.csv")
+    assert windows.start_bar is not None and windows.start_bar.tolist() == [0, 2]
+    header = "window_id,label,expansion_start,expansion_end"
+    write_csv(tmp_path / "labels.csv", header, ["a,retracement,0,1", "b,continuation,1,2"])
+    assert load_csv(tmp_path / "bars.csv", tmp_path / "labels.csv").start_bar is None
+
+
+def test_read_series_from_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"Close": [1.5, 1.7], "High": [2.0, 1.8], "Low": [1, 1.4], "OPEN": [1.2, 1.5]})
+    pq.write_table(table, tmp_path / "s.parquet")
+    np.testing.assert_array_equal(
+        read_series(tmp_path / "s.parquet"), [[1.2, 2, 1, 1.5], [1.5, 1.8, 1.4, 1.7]]
+    )
