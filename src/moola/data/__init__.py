@@ -1,7 +1,18 @@
 """Labelled OHLC windows: container, synthetic generator, features, loaders, torch dataset."""
 
 from moola.data.dataset import WindowDataset, train_val_split
-from moola.data.features import CANDLE_FEATURES, FEATURE_NAMES, build_features
+from moola.data.features import (
+    CANDLE_FEATURES,
+    DEFAULT_FEATURE_SET,
+    FEATURE_GROUPS,
+    FEATURE_NAMES,
+    FEATURE_SETS,
+    build_features,
+    feature_names,
+    resolve_feature_set,
+)
+from moola.data.move import MOVE_FEATURES
+from moola.data.swing import SWING_FEATURES
 from moola.data.loaders import REQUIRED_COLUMNS, load_csv, load_parquet, load_windows, save_parquet
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
@@ -15,19 +26,26 @@ from moola.data.windows import (
 
 __all__ = [
     "CANDLE_FEATURES",
+    "DEFAULT_FEATURE_SET",
     "DEFAULT_WINDOW",
+    "FEATURE_GROUPS",
     "FEATURE_NAMES",
+    "FEATURE_SETS",
     "LABEL_NAMES",
+    "MOVE_FEATURES",
     "REQUIRED_COLUMNS",
     "OHLCWindows",
+    "SWING_FEATURES",
     "SyntheticConfig",
     "WindowDataset",
     "WindowValidationError",
     "build_features",
+    "feature_names",
     "generate_synthetic",
     "load_csv",
     "load_parquet",
     "load_windows",
+    "resolve_feature_set",
     "save_parquet",
     "train_val_split",
     "validate_labels",
