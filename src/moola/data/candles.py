@@ -137,20 +137,24 @@ class Candles:
 
 def share_of_range(numerator: np.ndarray, rng: np.ndarray, fill: float) -> np.ndarray:
     """``numerator / range`` with ``fill`` on zero-range bars, where the ratio is undefined."""
+    flat = rng == 0
+    if not flat.any():  # the common case: one plain division
+        return numerator / rng
     out = np.full_like(numerator, fill)
-    np.divide(numerator, rng, out=out, where=rng > 0)
+    np.divide(numerator, rng, out=out, where=~flat)
     return out
 
 
-def in_units(
-    move: np.ndarray, unit: np.ndarray, limit: float, out: np.ndarray | None = None
-) -> np.ndarray:
+def in_units(move: np.ndarray, unit: np.ndarray, limit: float) -> np.ndarray:
     """``move / unit`` clipped to ``[-limit, limit]``; a zero unit gives ``sign(move) * limit``.
 
     A zero unit (nothing has moved yet by that measure) makes the ratio the limit of a tiny
     unit: ``0`` for no move, the clip bound otherwise. Never NaN.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.divide(move, unit, out=out)
-    ratio[np.isnan(ratio)] = 0.0
+    if (unit > 0).all():  # the common case: one plain division
+        ratio = move / unit
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = move / unit
+        ratio[np.isnan(ratio)] = 0.0
     return np.clip(ratio, -limit, limit, out=ratio)

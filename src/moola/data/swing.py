@@ -76,69 +76,107 @@ UP, NONE, DOWN = 1.0, 0.0, -1.0
 
 
 class ZigzagTrack:
-    """Per bar (K, N): the last confirmed swing high/low (price and bar) and the leg.
+    """Per bar (K, N): the bar of the last confirmed swing high and low, and the leg.
 
-    ``*_bar`` is ``-inf`` and ``*_price`` is NaN before the first swing of that kind.
+    ``high_bar``/``low_bar`` are -1 before the first swing of that kind; a swing's price is
+    the high (low) of its bar, since a candidate is always some bar's extreme.
+
+    How it is vectorised (the reference is the plain state machine), one loop over bars
+    with numpy over windows:
+
+    - A leg is tracked in a *signed frame*: with ``s = +1`` in an up leg and ``-1`` in a down
+      leg, the candidate is ``X = s * price`` and a down leg is an up leg of negated prices,
+      so one set of operations serves both (max, min, compare and negation are exact).
+    - Bars only grow, so "the bar of the latest event" is a running max, and choices that
+      set a bar index are maxima, not selects (``np.where`` is slow on short rows).
+    - The undetermined start (running extremes) runs only while some window has not
+      confirmed its first swing.
     """
 
     def __init__(self, candles: Candles, settings: FeatureSettings) -> None:
         k, n = candles.n_bars, candles.n_windows
         high, low = candles.high, candles.low
         threshold = (settings.swing_k - CONFIRM_SLACK) * candles.atr(settings.atr_period)
-        self.high_price = np.empty((k, n))
-        self.high_bar = np.empty((k, n))
-        self.low_price = np.empty((k, n))
-        self.low_bar = np.empty((k, n))
-        self.leg = np.empty((k, n))
+        # Per bar, recorded before that bar's reversal: the leg's sign, its candidate's bar
+        # (counted from 1, so that 0 can mean "none") and whether the leg reversed there,
+        # which confirms the candidate (a swing high out of an up leg, else a swing low).
+        rec_sign = np.zeros((k, n))
+        rec_bar = np.zeros((k, n))
+        reversed_ = np.zeros((k, n), dtype=bool)
+        start = np.full(n, k)  # the bar of each window's first confirmation
 
-        cand_hi, cand_hi_bar = high[0].copy(), np.zeros(n)
-        cand_lo, cand_lo_bar = low[0].copy(), np.zeros(n)
-        sw_hi, sw_hi_bar = np.full(n, np.nan), np.full(n, -np.inf)
-        sw_lo, sw_lo_bar = np.full(n, np.nan), np.full(n, -np.inf)
-        leg = np.zeros(n)
-        no_extension = np.zeros(n, dtype=bool)
-        for t in range(k):
-            h, lo, thr = high[t], low[t], threshold[t]
-            if t > 0:
-                # Every leg tracks both running extremes; a reversal below resets the
-                # candidate of the new leg, so tracking the other one too is harmless.
-                ext_hi = h > cand_hi
-                ext_lo = lo < cand_lo
-                np.maximum(cand_hi, h, out=cand_hi)
-                np.minimum(cand_lo, lo, out=cand_lo)
-                np.copyto(cand_hi_bar, t, where=ext_hi)
-                np.copyto(cand_lo_bar, t, where=ext_lo)
-            else:
-                ext_hi = ext_lo = no_extension
-            undetermined = leg == NONE
-            # Undetermined: the extremes' spread reaches thr; the earlier one is the swing.
-            spread = undetermined & (cand_hi - cand_lo >= thr)
-            top_high = (spread & (cand_hi_bar < cand_lo_bar)) | (
-                (leg == UP) & ~ext_hi & (cand_hi - lo >= thr)
-            )
-            top_low = (spread & (cand_lo_bar < cand_hi_bar)) | (
-                (leg == DOWN) & ~ext_lo & (h - cand_lo >= thr)
-            )
-            # A swing high ends an up leg (or the undetermined start): record it, start a
-            # down leg. Out of an up leg the new candidate low is this bar's low; out of the
-            # start it is the running low, which already lies after the high.
-            np.copyto(sw_hi, cand_hi, where=top_high)
-            np.copyto(sw_hi_bar, cand_hi_bar, where=top_high)
-            restart = top_high & ~undetermined
-            np.copyto(cand_lo, lo, where=restart)
-            np.copyto(cand_lo_bar, t, where=restart)
-            np.copyto(leg, DOWN, where=top_high)
-            np.copyto(sw_lo, cand_lo, where=top_low)
-            np.copyto(sw_lo_bar, cand_lo_bar, where=top_low)
-            restart = top_low & ~undetermined
-            np.copyto(cand_hi, h, where=restart)
-            np.copyto(cand_hi_bar, t, where=restart)
-            np.copyto(leg, UP, where=top_low)
-            self.high_price[t] = sw_hi
-            self.high_bar[t] = sw_hi_bar
-            self.low_price[t] = sw_lo
-            self.low_bar[t] = sw_lo_bar
-            self.leg[t] = leg
+        # undetermined start: running extremes since bar 0 and their (earliest) bars
+        run_hi, run_lo = high[0].copy(), low[0].copy()
+        run_hi_bar, run_lo_bar = np.ones(n), np.ones(n)
+        started = np.zeros(n, dtype=bool)
+        pending = True
+        # the legs (meaningless until a window starts: `started` masks its reversals)
+        cand, cand_bar, sign = high[0].copy(), np.ones(n), np.ones(n)
+        sh, sl, fav, opp, tmp = (np.empty(n) for _ in range(5))
+        ext, flag = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+        for t in range(1, k):
+            bar = float(t + 1)
+            thr = threshold[t]
+            rev = reversed_[t]
+            rec_sign[t] = sign
+            rec_bar[t] = cand_bar  # a reversing bar never extends, so this is the swing's bar
+            np.multiply(sign, high[t], out=sh)
+            np.multiply(sign, low[t], out=sl)
+            np.maximum(sh, sl, out=fav)  # the leg's favourable extreme (high, or -low)
+            np.minimum(sh, sl, out=opp)  # its opposite extreme (low, or -high)
+            np.greater(fav, cand, out=ext)
+            np.maximum(cand, fav, out=cand)
+            np.subtract(cand, opp, out=tmp)
+            np.greater_equal(tmp, thr, out=flag)
+            np.greater(flag, ext, out=rev)  # reaches thr on a bar that does not extend
+            rev &= started
+            np.logical_or(ext, rev, out=flag)
+            np.copyto(cand_bar, bar, where=flag)
+            np.negative(opp, out=tmp)
+            np.copyto(cand, tmp, where=rev)  # the new leg's candidate, in its own frame
+            np.negative(sign, out=tmp)
+            np.copyto(sign, tmp, where=rev)
+            if pending:
+                h, lo = high[t], low[t]
+                np.copyto(run_hi_bar, bar, where=h > run_hi)
+                np.maximum(run_hi, h, out=run_hi)
+                np.copyto(run_lo_bar, bar, where=lo < run_lo)
+                np.minimum(run_lo, lo, out=run_lo)
+                go = (run_hi - run_lo >= thr) & (run_hi_bar != run_lo_bar) & ~started
+                if go.any():
+                    top = go & (run_hi_bar < run_lo_bar)  # the high came first: a swing high
+                    bottom = go & ~top
+                    # recorded as a reversal of an up leg at the high (or down leg at the low)
+                    rev |= go
+                    np.copyto(rec_sign[t], 1.0, where=top)
+                    np.copyto(rec_sign[t], -1.0, where=bottom)
+                    np.copyto(rec_bar[t], run_hi_bar, where=top)
+                    np.copyto(rec_bar[t], run_lo_bar, where=bottom)
+                    # a swing high starts a down leg (candidate: the running low), and v.v.
+                    np.copyto(sign, -1.0, where=top)
+                    np.copyto(sign, 1.0, where=bottom)
+                    np.copyto(cand, -run_lo, where=top)
+                    np.copyto(cand, run_hi, where=bottom)
+                    np.copyto(cand_bar, run_lo_bar, where=top)
+                    np.copyto(cand_bar, run_hi_bar, where=bottom)
+                    np.copyto(start, t, where=go)
+                    started |= go
+                    pending = not started.all()
+
+        bars = np.arange(k)[:, None]
+        self.leg = rec_sign * np.where(reversed_, -1.0, 1.0)  # the sign after each bar
+        self.leg[bars < start] = NONE
+        self.high_bar = _latest(reversed_ & (rec_sign > 0), rec_bar)
+        self.low_bar = _latest(reversed_ & (rec_sign < 0), rec_bar)
+
+
+def _latest(event: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """At each bar, the (0-based) bar of the latest event so far, -1 before any: a running max."""
+    latest = event * bar  # bars counted from 1, 0 where no event
+    for t in range(1, latest.shape[0]):
+        np.maximum(latest[t], latest[t - 1], out=latest[t])
+    latest -= 1.0
+    return latest
 
 
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
@@ -160,13 +198,20 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
     close = candles.close
     t = np.arange(candles.n_bars, dtype=np.float64)[:, None]
 
-    def distance(price: np.ndarray) -> np.ndarray:
+    flat_index = np.arange(candles.n_windows)
+
+    def distance(extreme: np.ndarray, bar: np.ndarray) -> np.ndarray:
+        known = bar >= 0
+        index = bar.astype(np.intp) * candles.n_windows + flat_index
+        price = np.take(extreme, index)  # the swing's price: the extreme of its bar
         move = close - price
-        move[np.isnan(move)] = 0.0  # no swing of this kind yet
+        move[~known] = 0.0  # no swing of this kind yet
         return in_units(move, atr, DIST_LIMIT)
 
     def bars_since(bar: np.ndarray) -> np.ndarray:
-        return np.minimum((t - bar) / settings.bars_scale, BARS_SINCE_LIMIT)
+        since = np.minimum((t - bar) / settings.bars_scale, BARS_SINCE_LIMIT)
+        since[bar < 0] = BARS_SINCE_LIMIT
+        return since
 
     expansion = candles.range_z(settings.ema_span) * track.leg * candles.body_pct
     np.clip(expansion, -EXPANSION_LIMIT, EXPANSION_LIMIT, out=expansion)
@@ -174,8 +219,8 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
     consolidation = in_units(math.sqrt(settings.atr_period) * atr, width, CONSOLIDATION_LIMIT)
     consolidation[width == 0] = CONSOLIDATION_LIMIT
     columns = [
-        distance(track.high_price),
-        distance(track.low_price),
+        distance(candles.high, track.high_bar),
+        distance(candles.low, track.low_bar),
         bars_since(track.high_bar),
         bars_since(track.low_bar),
         expansion,
