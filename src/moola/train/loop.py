@@ -89,6 +89,7 @@ class TrainResult:
     initial: Evaluation
     final: Evaluation
     baselines: dict[str, float]
+    feature_names: tuple[str, ...] = ()
 
     def task_summary(self) -> dict[str, dict[str, Any]]:
         summary = {}
@@ -112,6 +113,7 @@ class TrainResult:
         """The ``metrics.json`` document."""
         return {
             "config": self.config.to_dict(),
+            "feature_names": list(self.feature_names),
             "history": self.history.to_dict(),
             "weights": self.history.weights,
             "validation": self.history.validation,
@@ -145,7 +147,8 @@ class Trainer:
 
         windows = windows if windows is not None else load_data(config)
         windows.validate()
-        dataset = WindowDataset(windows)
+        dataset = WindowDataset(windows, feature_set=config.features)
+        self.feature_names: tuple[str, ...] = dataset.feature_names
         if not bool(torch.isfinite(dataset.x).all()):
             raise ConfigError("the features built from this data contain NaN or inf")
         train_idx, val_idx = train_val_split(
@@ -256,7 +259,9 @@ class Trainer:
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
-        return TrainResult(cfg, self.history, self.initial, final, self.baselines)
+        return TrainResult(
+            cfg, self.history, self.initial, final, self.baselines, self.feature_names
+        )
 
     def track(self, losses: torch.Tensor, weights: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Device-side accumulation and non-finite bookkeeping (no host sync)."""
