@@ -91,8 +91,11 @@ def test_hand_made_series_has_unit_atr():
 def test_zigzag_confirms_the_swings_seen_by_eye():
     track = _track(ZIGZAG)
     assert track.leg[:, 0].tolist() == [0, 1, 1, 1, 1, -1, -1, -1, 1, 1, -1]
-    assert track.high_bar[:, 0].tolist() == [-1, -1, -1, -1, -1, 3, 3, 3, 3, 3, 9]
-    assert track.low_bar[:, 0].tolist() == [-1, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7]
+    inf = float("-inf")
+    assert track.high_bar[:, 0].tolist() == [inf] * 5 + [3, 3, 3, 3, 3, 9]
+    assert track.low_bar[:, 0].tolist() == [inf, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7]
+    assert track.high_price[5, 0] == 11.5 and track.low_price[8, 0] == 9.2
+    assert np.isnan(track.high_price[:5, 0]).all()
 
 
 def test_swing_features_on_the_hand_made_series():
@@ -134,7 +137,7 @@ def test_reference_agrees_on_the_hand_made_series():
 def test_an_extending_bar_never_reverses_and_a_small_dip_does_not_confirm():
     track = _track(ZIGZAG[:5])
     # bar 4 dips 1.1 < 1.2 below the candidate high: still an up leg, no swing high
-    assert track.leg[4, 0] == 1 and track.high_bar[4, 0] == -1
+    assert track.leg[4, 0] == 1 and track.high_bar[4, 0] == -np.inf
     # bar 7 makes a lower low (extends) although its high is 1.0 above it: no swing low yet
     track = _track(ZIGZAG[:8])
     assert track.leg[7, 0] == -1 and track.low_bar[7, 0] == 0

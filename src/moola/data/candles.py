@@ -129,10 +129,17 @@ class Candles:
 
     def range_z(self, span: int) -> np.ndarray:
         """range / EMA(range), 0 while the EMA is 0, clipped to [0, 3]."""
-        ema = self.range_ema(span)
-        out = np.zeros_like(ema)
-        np.divide(self.range, ema, out=out, where=ema > 0)
-        return np.clip(out, 0.0, 3.0, out=out)
+        cache = self._range_zs
+        if span not in cache:
+            ema = self.range_ema(span)
+            out = np.zeros_like(ema)
+            np.divide(self.range, ema, out=out, where=ema > 0)
+            cache[span] = np.clip(out, 0.0, 3.0, out=out)
+        return cache[span]
+
+    @cached_property
+    def _range_zs(self) -> dict[int, np.ndarray]:
+        return {}
 
 
 def share_of_range(numerator: np.ndarray, rng: np.ndarray, fill: float) -> np.ndarray:

@@ -189,9 +189,9 @@ def build_features(
         validate_ohlc(arr)  # finds and names the first bad bar
     settings = FeatureSettings(ema_span=int(ema_span))
     columns = [col for group in groups for col in FEATURE_GROUPS[group].compute(candles, settings)]
-    out = np.empty((len(columns), candles.n_bars, candles.n_windows), dtype=np.float32)
+    # (K, N, F) first, so that the final transpose moves whole rows of F features.
+    out = np.empty((candles.n_bars, candles.n_windows, len(columns)), dtype=np.float32)
     for j, column in enumerate(columns):
-        out[j] = column
-    features = out.transpose(2, 1, 0)
-    features = np.ascontiguousarray(features)
+        out[:, :, j] = column
+    features = np.ascontiguousarray(out.transpose(1, 0, 2))
     return features[0] if single else features

@@ -76,10 +76,9 @@ UP, NONE, DOWN = 1.0, 0.0, -1.0
 
 
 class ZigzagTrack:
-    """Per bar (K, N): the bar of the last confirmed swing high and low, and the leg.
+    """Per bar (K, N): the last confirmed swing high/low (price and bar), and the leg.
 
-    ``high_bar``/``low_bar`` are -1 before the first swing of that kind; a swing's price is
-    the high (low) of its bar, since a candidate is always some bar's extreme.
+    ``*_price`` is NaN and ``*_bar`` is -inf before the first swing of that kind.
 
     How it is vectorised (the reference is the plain state machine), one loop over bars
     with numpy over windows:
@@ -87,8 +86,8 @@ class ZigzagTrack:
     - A leg is tracked in a *signed frame*: with ``s = +1`` in an up leg and ``-1`` in a down
       leg, the candidate is ``X = s * price`` and a down leg is an up leg of negated prices,
       so one set of operations serves both (max, min, compare and negation are exact).
-    - Bars only grow, so "the bar of the latest event" is a running max, and choices that
-      set a bar index are maxima, not selects (``np.where`` is slow on short rows).
+    - Each bar records the state before its reversal; the last swing of each kind is then
+      a forward fill over bars (bars only grow, so the bar is a running max).
     - The undetermined start (running extremes) runs only while some window has not
       confirmed its first swing.
     """
@@ -97,29 +96,32 @@ class ZigzagTrack:
         k, n = candles.n_bars, candles.n_windows
         high, low = candles.high, candles.low
         threshold = (settings.swing_k - CONFIRM_SLACK) * candles.atr(settings.atr_period)
-        # Per bar, recorded before that bar's reversal: the leg's sign, its candidate's bar
-        # (counted from 1, so that 0 can mean "none") and whether the leg reversed there,
+        # Per bar, recorded before that bar's reversal: the leg's sign, its candidate (in
+        # the leg's frame) and the candidate's bar, and whether the leg reversed there,
         # which confirms the candidate (a swing high out of an up leg, else a swing low).
-        rec_sign = np.zeros((k, n))
+        rec_sign = np.ones((k, n))
+        rec_cand = np.zeros((k, n))
         rec_bar = np.zeros((k, n))
         reversed_ = np.zeros((k, n), dtype=bool)
-        start = np.full(n, k)  # the bar of each window's first confirmation
+        self.leg = np.zeros((k, n))  # after each bar: +1 up, -1 down, 0 undetermined
 
         # undetermined start: running extremes since bar 0 and their (earliest) bars
         run_hi, run_lo = high[0].copy(), low[0].copy()
-        run_hi_bar, run_lo_bar = np.ones(n), np.ones(n)
+        run_hi_bar, run_lo_bar = np.zeros(n), np.zeros(n)
         started = np.zeros(n, dtype=bool)
         pending = True
         # the legs (meaningless until a window starts: `started` masks its reversals)
-        cand, cand_bar, sign = high[0].copy(), np.ones(n), np.ones(n)
+        cand, cand_bar, sign = high[0].copy(), np.zeros(n), np.ones(n)
         sh, sl, fav, opp, tmp = (np.empty(n) for _ in range(5))
         ext, flag = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
         for t in range(1, k):
-            bar = float(t + 1)
+            bar = float(t)
             thr = threshold[t]
             rev = reversed_[t]
+            # a reversing bar never extends, so these are the confirmed swing's
             rec_sign[t] = sign
-            rec_bar[t] = cand_bar  # a reversing bar never extends, so this is the swing's bar
+            rec_cand[t] = cand
+            rec_bar[t] = cand_bar
             np.multiply(sign, high[t], out=sh)
             np.multiply(sign, low[t], out=sl)
             np.maximum(sh, sl, out=fav)  # the leg's favourable extreme (high, or -low)
@@ -150,6 +152,8 @@ class ZigzagTrack:
                     rev |= go
                     np.copyto(rec_sign[t], 1.0, where=top)
                     np.copyto(rec_sign[t], -1.0, where=bottom)
+                    np.copyto(rec_cand[t], run_hi, where=top)
+                    np.copyto(rec_cand[t], -run_lo, where=bottom)
                     np.copyto(rec_bar[t], run_hi_bar, where=top)
                     np.copyto(rec_bar[t], run_lo_bar, where=bottom)
                     # a swing high starts a down leg (candidate: the running low), and v.v.
@@ -159,24 +163,30 @@ class ZigzagTrack:
                     np.copyto(cand, run_hi, where=bottom)
                     np.copyto(cand_bar, run_lo_bar, where=top)
                     np.copyto(cand_bar, run_hi_bar, where=bottom)
-                    np.copyto(start, t, where=go)
                     started |= go
                     pending = not started.all()
+            np.multiply(sign, started, out=self.leg[t])
 
-        bars = np.arange(k)[:, None]
-        self.leg = rec_sign * np.where(reversed_, -1.0, 1.0)  # the sign after each bar
-        self.leg[bars < start] = NONE
-        self.high_bar = _latest(reversed_ & (rec_sign > 0), rec_bar)
-        self.low_bar = _latest(reversed_ & (rec_sign < 0), rec_bar)
+        up_leg = rec_sign > 0
+        price = rec_sign * rec_cand  # the candidate's price (frames are exact negations)
+        self.high_price, self.high_bar = _last_event(reversed_ & up_leg, price, rec_bar)
+        self.low_price, self.low_bar = _last_event(reversed_ > up_leg, price, rec_bar)
 
 
-def _latest(event: np.ndarray, bar: np.ndarray) -> np.ndarray:
-    """At each bar, the (0-based) bar of the latest event so far, -1 before any: a running max."""
-    latest = event * bar  # bars counted from 1, 0 where no event
-    for t in range(1, latest.shape[0]):
-        np.maximum(latest[t], latest[t - 1], out=latest[t])
-    latest -= 1.0
-    return latest
+def _last_event(
+    event: np.ndarray, price: np.ndarray, bar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward fill over bars: the price and bar of the latest event so far (NaN, -inf: none).
+
+    Bars only grow, so the bar is a running max; the price is carried row by row.
+    """
+    last_price = np.where(event, price, np.nan)
+    last_bar = np.where(event, bar, -np.inf)
+    carry = ~event
+    for t in range(1, event.shape[0]):
+        np.copyto(last_price[t], last_price[t - 1], where=carry[t])
+        np.maximum(last_bar[t], last_bar[t - 1], out=last_bar[t])
+    return last_price, last_bar
 
 
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
@@ -198,20 +208,15 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
     close = candles.close
     t = np.arange(candles.n_bars, dtype=np.float64)[:, None]
 
-    flat_index = np.arange(candles.n_windows)
-
-    def distance(extreme: np.ndarray, bar: np.ndarray) -> np.ndarray:
-        known = bar >= 0
-        index = bar.astype(np.intp) * candles.n_windows + flat_index
-        price = np.take(extreme, index)  # the swing's price: the extreme of its bar
-        move = close - price
-        move[~known] = 0.0  # no swing of this kind yet
-        return in_units(move, atr, DIST_LIMIT)
+    def distance(price: np.ndarray) -> np.ndarray:
+        dist = in_units(close - price, atr, DIST_LIMIT)
+        dist[np.isnan(dist)] = 0.0  # no swing of this kind yet (its price is NaN)
+        return dist
 
     def bars_since(bar: np.ndarray) -> np.ndarray:
-        since = np.minimum((t - bar) / settings.bars_scale, BARS_SINCE_LIMIT)
-        since[bar < 0] = BARS_SINCE_LIMIT
-        return since
+        since = np.subtract(t, bar)  # inf before the first swing: the cap below
+        since /= settings.bars_scale
+        return np.minimum(since, BARS_SINCE_LIMIT, out=since)
 
     expansion = candles.range_z(settings.ema_span) * track.leg * candles.body_pct
     np.clip(expansion, -EXPANSION_LIMIT, EXPANSION_LIMIT, out=expansion)
@@ -219,8 +224,8 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
     consolidation = in_units(math.sqrt(settings.atr_period) * atr, width, CONSOLIDATION_LIMIT)
     consolidation[width == 0] = CONSOLIDATION_LIMIT
     columns = [
-        distance(candles.high, track.high_bar),
-        distance(candles.low, track.low_bar),
+        distance(track.high_price),
+        distance(track.low_price),
         bars_since(track.high_bar),
         bars_since(track.low_bar),
         expansion,
