@@ -189,9 +189,12 @@ def build_features(
         validate_ohlc(arr)  # finds and names the first bad bar
     settings = FeatureSettings(ema_span=int(ema_span))
     columns = [col for group in groups for col in FEATURE_GROUPS[group].compute(candles, settings)]
-    # (K, N, F) first, so that the final transpose moves whole rows of F features.
-    out = np.empty((candles.n_bars, candles.n_windows, len(columns)), dtype=np.float32)
+    # (K, N, F) first, then one transpose that moves each bar's F features as one opaque
+    # record (a void dtype: numpy copies it as a block, about twice as fast as floats).
+    n_features = len(columns)
+    out = np.empty((candles.n_bars, candles.n_windows, n_features), dtype=np.float32)
     for j, column in enumerate(columns):
         out[:, :, j] = column
-    features = np.ascontiguousarray(out.transpose(1, 0, 2))
+    records = out.view(np.dtype((np.void, 4 * n_features)))  # (K, N, 1)
+    features = np.ascontiguousarray(records.transpose(1, 0, 2)).view(np.float32)
     return features[0] if single else features

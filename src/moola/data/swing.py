@@ -178,15 +178,18 @@ def _last_event(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Forward fill over bars: the price and bar of the latest event so far (NaN, -inf: none).
 
-    Bars only grow, so the bar is a running max; the price is carried row by row.
+    Price and bar travel together as one (K, 2, N) array, so each bar is one masked copy
+    from the bar before. No event happens on bar 0 (a swing needs a later bar to confirm).
     """
-    last_price = np.where(event, price, np.nan)
-    last_bar = np.where(event, bar, -np.inf)
+    last = np.empty((event.shape[0], 2, event.shape[1]))
+    last[:, 0] = price
+    last[:, 1] = bar
+    last[0, 0] = np.nan
+    last[0, 1] = -np.inf
     carry = ~event
     for t in range(1, event.shape[0]):
-        np.copyto(last_price[t], last_price[t - 1], where=carry[t])
-        np.maximum(last_bar[t], last_bar[t - 1], out=last_bar[t])
-    return last_price, last_bar
+        np.copyto(last[t], last[t - 1], where=carry[t])
+    return last[:, 0], last[:, 1]
 
 
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
