@@ -96,10 +96,9 @@ class ZigzagTrack:
         k, n = candles.n_bars, candles.n_windows
         high, low = candles.high, candles.low
         threshold = (settings.swing_k - CONFIRM_SLACK) * candles.atr(settings.atr_period)
-        # Per bar, recorded before that bar's reversal: the leg's sign, its candidate (in
-        # the leg's frame) and the candidate's bar, and whether the leg reversed there,
-        # which confirms the candidate (a swing high out of an up leg, else a swing low).
-        rec_sign = np.ones((k, n))
+        # Per bar, recorded before that bar's reversal: the leg's candidate (in its frame)
+        # and the candidate's bar, and whether the leg reversed there, which confirms the
+        # candidate: a swing high where the leg turns down, a swing low where it turns up.
         rec_cand = np.zeros((k, n))
         rec_bar = np.zeros((k, n))
         reversed_ = np.zeros((k, n), dtype=bool)
@@ -119,7 +118,6 @@ class ZigzagTrack:
             thr = threshold[t]
             rev = reversed_[t]
             # a reversing bar never extends, so these are the confirmed swing's
-            rec_sign[t] = sign
             rec_cand[t] = cand
             rec_bar[t] = cand_bar
             np.multiply(sign, high[t], out=sh)
@@ -131,7 +129,8 @@ class ZigzagTrack:
             np.subtract(cand, opp, out=tmp)
             np.greater_equal(tmp, thr, out=flag)
             np.greater(flag, ext, out=rev)  # reaches thr on a bar that does not extend
-            rev &= started
+            if pending:
+                rev &= started  # (all have started once nothing is pending)
             np.logical_or(ext, rev, out=flag)
             np.copyto(cand_bar, bar, where=flag)
             np.negative(opp, out=tmp)
@@ -150,8 +149,6 @@ class ZigzagTrack:
                     bottom = go & ~top
                     # recorded as a reversal of an up leg at the high (or down leg at the low)
                     rev |= go
-                    np.copyto(rec_sign[t], 1.0, where=top)
-                    np.copyto(rec_sign[t], -1.0, where=bottom)
                     np.copyto(rec_cand[t], run_hi, where=top)
                     np.copyto(rec_cand[t], -run_lo, where=bottom)
                     np.copyto(rec_bar[t], run_hi_bar, where=top)
@@ -165,12 +162,16 @@ class ZigzagTrack:
                     np.copyto(cand_bar, run_hi_bar, where=bottom)
                     started |= go
                     pending = not started.all()
-            np.multiply(sign, started, out=self.leg[t])
+                np.multiply(sign, started, out=self.leg[t])
+            else:
+                self.leg[t] = sign
 
-        up_leg = rec_sign > 0
-        price = rec_sign * rec_cand  # the candidate's price (frames are exact negations)
-        self.high_price, self.high_bar = _last_event(reversed_ & up_leg, price, rec_bar)
-        self.low_price, self.low_bar = _last_event(reversed_ > up_leg, price, rec_bar)
+        down_after = self.leg < 0
+        # The candidate's price: the confirming leg's sign is -leg (frames are exact negations).
+        price = self.leg * rec_cand
+        np.negative(price, out=price)
+        self.high_price, self.high_bar = _last_event(reversed_ & down_after, price, rec_bar)
+        self.low_price, self.low_bar = _last_event(reversed_ > down_after, price, rec_bar)
 
 
 def _last_event(
