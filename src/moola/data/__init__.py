@@ -11,9 +11,9 @@ from moola.data.features import (
     feature_names,
     resolve_feature_set,
 )
+from moola.data.loaders import REQUIRED_COLUMNS, load_csv, load_parquet, load_windows, save_parquet
 from moola.data.move import MOVE_FEATURES
 from moola.data.swing import SWING_FEATURES
-from moola.data.loaders import REQUIRED_COLUMNS, load_csv, load_parquet, load_windows, save_parquet
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
     DEFAULT_WINDOW,
@@ -34,8 +34,8 @@ __all__ = [
     "LABEL_NAMES",
     "MOVE_FEATURES",
     "REQUIRED_COLUMNS",
-    "OHLCWindows",
     "SWING_FEATURES",
+    "OHLCWindows",
     "SyntheticConfig",
     "WindowDataset",
     "WindowValidationError",

@@ -104,7 +104,10 @@ def reference_window(bars: np.ndarray, settings: FeatureSettings) -> dict[str, l
             for name in names:
                 cols[name].append(0.0)
             continue
-        for swing, dist, since in ((swing_hi, "dist_hi", "since_hi"), (swing_lo, "dist_lo", "since_lo")):
+        for swing, dist, since in (
+            (swing_hi, "dist_hi", "since_hi"),
+            (swing_lo, "dist_lo", "since_lo"),
+        ):
             if swing is None:
                 cols[dist].append(0.0)
                 cols[since].append(BARS_SINCE_LIMIT)
@@ -130,7 +133,9 @@ def reference_window(bars: np.ndarray, settings: FeatureSettings) -> dict[str, l
 
     # move ------------------------------------------------------------------------
     out["move_body"] = [_in_units(c[t] - o[t], ema[t], STEP_LIMIT) for t in range(k)]
-    out["move_close_change"] = [0.0 if t == 0 else _in_units(c[t] - c[t - 1], ema[t], STEP_LIMIT) for t in range(k)]
+    out["move_close_change"] = [
+        0.0 if t == 0 else _in_units(c[t] - c[t - 1], ema[t], STEP_LIMIT) for t in range(k)
+    ]
     out["move_from_start"] = [_in_units(c[t] - c[0], ema[t], DRIFT_LIMIT) for t in range(k)]
 
     # position --------------------------------------------------------------------

@@ -34,7 +34,9 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
         feature_names: tuple[str, ...] | list[str] | None = None,
     ) -> None:
         windows.validate(n_classes=len(LABEL_NAMES))
-        names = tuple(feature_names) if feature_names is not None else feature_set_names(feature_set)
+        names = (
+            tuple(feature_names) if feature_names is not None else feature_set_names(feature_set)
+        )
         if features is None:
             features = build_features(windows.ohlc, feature_set=feature_set)
         feats = np.asarray(features)

@@ -141,7 +141,9 @@ def resolve_feature_set(spec: str | tuple[str, ...] | list[str]) -> tuple[str, .
 
 def feature_names(spec: str | tuple[str, ...] | list[str] = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
     """The feature (column) names of a feature set, in output order."""
-    return tuple(name for group in resolve_feature_set(spec) for name in FEATURE_GROUPS[group].names)
+    return tuple(
+        name for group in resolve_feature_set(spec) for name in FEATURE_GROUPS[group].names
+    )
 
 
 #: The default set's feature names (the original's 13 while the default is ``original``).
