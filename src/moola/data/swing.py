@@ -86,8 +86,8 @@ class ZigzagTrack:
     - A leg is tracked in a *signed frame*: with ``s = +1`` in an up leg and ``-1`` in a down
       leg, the candidate is ``X = s * price`` and a down leg is an up leg of negated prices,
       so one set of operations serves both (max, min, compare and negation are exact).
-    - Each bar records the state before its reversal; the last swing of each kind is then
-      a forward fill over bars (bars only grow, so the bar is a running max).
+    - Each bar records the candidate before its reversal; the last swing of each kind is
+      then a forward fill over bars (one masked copy per bar).
     - The undetermined start (running extremes) runs only while some window has not
       confirmed its first swing.
     """
