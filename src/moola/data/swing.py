@@ -86,8 +86,7 @@ class ZigzagTrack:
     - A leg is tracked in a *signed frame*: with ``s = +1`` in an up leg and ``-1`` in a down
       leg, the candidate is ``X = s * price`` and a down leg is an up leg of negated prices,
       so one set of operations serves both (max, min, compare and negation are exact).
-    - Each bar records the candidate before its reversal; the last swing of each kind is
-      then a forward fill over bars (one masked copy per bar).
+    - A reversal copies the candidate (price and bar) into the last swing of its kind.
     - The undetermined start (running extremes) runs only while some window has not
       confirmed its first swing.
     """
@@ -96,13 +95,14 @@ class ZigzagTrack:
         k, n = candles.n_bars, candles.n_windows
         high, low = candles.high, candles.low
         threshold = (settings.swing_k - CONFIRM_SLACK) * candles.atr(settings.atr_period)
-        # Per bar, recorded before that bar's reversal: the leg's candidate (in its frame)
-        # and the candidate's bar, and whether the leg reversed there, which confirms the
-        # candidate: a swing high where the leg turns down, a swing low where it turns up.
-        rec_cand = np.zeros((k, n))
-        rec_bar = np.zeros((k, n))
-        reversed_ = np.zeros((k, n), dtype=bool)
         self.leg = np.zeros((k, n))  # after each bar: +1 up, -1 down, 0 undetermined
+        self.high_price = np.full((k, n), np.nan)
+        self.high_bar = np.full((k, n), -np.inf)
+        self.low_price = np.full((k, n), np.nan)
+        self.low_bar = np.full((k, n), -np.inf)
+        # the last confirmed swings so far (NaN / -inf: none yet)
+        hi_price, hi_bar = np.full(n, np.nan), np.full(n, -np.inf)
+        lo_price, lo_bar = np.full(n, np.nan), np.full(n, -np.inf)
 
         # undetermined start: running extremes since bar 0 and their (earliest) bars
         run_hi, run_lo = high[0].copy(), low[0].copy()
@@ -112,14 +112,10 @@ class ZigzagTrack:
         # the legs (meaningless until a window starts: `started` masks its reversals)
         cand, cand_bar, sign = high[0].copy(), np.zeros(n), np.ones(n)
         sh, sl, fav, opp, tmp = (np.empty(n) for _ in range(5))
-        ext, flag = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
+        ext, flag, rev, up, event = (np.empty(n, dtype=bool) for _ in range(5))
         for t in range(1, k):
             bar = float(t)
             thr = threshold[t]
-            rev = reversed_[t]
-            # a reversing bar never extends, so these are the confirmed swing's
-            rec_cand[t] = cand
-            rec_bar[t] = cand_bar
             np.multiply(sign, high[t], out=sh)
             np.multiply(sign, low[t], out=sl)
             np.maximum(sh, sl, out=fav)  # the leg's favourable extreme (high, or -low)
@@ -131,6 +127,16 @@ class ZigzagTrack:
             np.greater(flag, ext, out=rev)  # reaches thr on a bar that does not extend
             if pending:
                 rev &= started  # (all have started once nothing is pending)
+            # A reversal confirms the candidate (a reversing bar never extends it): a swing
+            # high out of an up leg, a swing low (price -X) out of a down leg.
+            np.greater(sign, 0.0, out=up)
+            np.logical_and(rev, up, out=event)
+            np.copyto(hi_price, cand, where=event)
+            np.copyto(hi_bar, cand_bar, where=event)
+            np.greater(rev, up, out=event)
+            np.negative(cand, out=tmp)
+            np.copyto(lo_price, tmp, where=event)
+            np.copyto(lo_bar, cand_bar, where=event)
             np.logical_or(ext, rev, out=flag)
             np.copyto(cand_bar, bar, where=flag)
             np.negative(opp, out=tmp)
@@ -147,12 +153,10 @@ class ZigzagTrack:
                 if go.any():
                     top = go & (run_hi_bar < run_lo_bar)  # the high came first: a swing high
                     bottom = go & ~top
-                    # recorded as a reversal of an up leg at the high (or down leg at the low)
-                    rev |= go
-                    np.copyto(rec_cand[t], run_hi, where=top)
-                    np.copyto(rec_cand[t], -run_lo, where=bottom)
-                    np.copyto(rec_bar[t], run_hi_bar, where=top)
-                    np.copyto(rec_bar[t], run_lo_bar, where=bottom)
+                    np.copyto(hi_price, run_hi, where=top)
+                    np.copyto(hi_bar, run_hi_bar, where=top)
+                    np.copyto(lo_price, run_lo, where=bottom)
+                    np.copyto(lo_bar, run_lo_bar, where=bottom)
                     # a swing high starts a down leg (candidate: the running low), and v.v.
                     np.copyto(sign, -1.0, where=top)
                     np.copyto(sign, 1.0, where=bottom)
@@ -165,32 +169,10 @@ class ZigzagTrack:
                 np.multiply(sign, started, out=self.leg[t])
             else:
                 self.leg[t] = sign
-
-        down_after = self.leg < 0
-        # The candidate's price: the confirming leg's sign is -leg (frames are exact negations).
-        price = self.leg * rec_cand
-        np.negative(price, out=price)
-        self.high_price, self.high_bar = _last_event(reversed_ & down_after, price, rec_bar)
-        self.low_price, self.low_bar = _last_event(reversed_ > down_after, price, rec_bar)
-
-
-def _last_event(
-    event: np.ndarray, price: np.ndarray, bar: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Forward fill over bars: the price and bar of the latest event so far (NaN, -inf: none).
-
-    Price and bar travel together as one (K, 2, N) array, so each bar is one masked copy
-    from the bar before. No event happens on bar 0 (a swing needs a later bar to confirm).
-    """
-    last = np.empty((event.shape[0], 2, event.shape[1]))
-    last[:, 0] = price
-    last[:, 1] = bar
-    last[0, 0] = np.nan
-    last[0, 1] = -np.inf
-    carry = ~event
-    for t in range(1, event.shape[0]):
-        np.copyto(last[t], last[t - 1], where=carry[t])
-    return last[:, 0], last[:, 1]
+            self.high_price[t] = hi_price
+            self.high_bar[t] = hi_bar
+            self.low_price[t] = lo_price
+            self.low_bar[t] = lo_bar
 
 
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
