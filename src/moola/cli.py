@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from moola.balancing import BALANCERS, DEFAULT_BALANCER
+from moola.data.features import DEFAULT_FEATURE_SET, FEATURE_GROUPS, FEATURE_SETS
 from moola.errors import MoolaError
 
 
@@ -17,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moola", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     balancers = ", ".join(sorted(BALANCERS))
+    features_help = (
+        f"feature set: {', '.join(FEATURE_SETS)}, or comma-separated groups of "
+        f"{', '.join(FEATURE_GROUPS)}; default {DEFAULT_FEATURE_SET}"
+    )
 
     train = sub.add_parser("train", help="train JadeCompact (default: built-in synthetic data)")
     train.add_argument(
@@ -31,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, help="seed of the run (init, batch order, dropout); default 0"
     )
     train.add_argument("--balancer", help=f"loss balancer: {balancers}; default {DEFAULT_BALANCER}")
+    train.add_argument("--features", help=features_help)
     train.add_argument("--device", help="auto, cpu, cuda or cuda:N; default auto")
     train.add_argument(
         "--out",
@@ -76,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--balancer", default=DEFAULT_BALANCER, help=f"one of: {balancers}")
     diag.add_argument("--seed", type=int, default=0)
     diag.add_argument("--data", default="synthetic")
+    diag.add_argument("--features", default=DEFAULT_FEATURE_SET, help=features_help)
     diag.add_argument("--batch-size", type=int, default=32)
     diag.add_argument("--countdown-units", choices=["normalized", "bars"], default="normalized")
     diag.add_argument(
@@ -99,6 +106,7 @@ _TRAIN_FLAGS = {
     "steps": "steps",
     "seed": "seed",
     "balancer": "balancer",
+    "features": "features",
     "device": "device",
     "out": "out_dir",
     "batch_size": "batch_size",
@@ -136,7 +144,8 @@ def run_train(args: argparse.Namespace) -> int:
     with claim_out_dir(config.out_dir):  # before training: a bad or busy --out fails now
         print(
             f"moola train: {config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
-            f"device {trainer.device}, data {config.data}"
+            f"device {trainer.device}, data {config.data}, features {config.features} "
+            f"({len(trainer.feature_names)})"
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
@@ -219,6 +228,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
             countdown_units=args.countdown_units,
             device=args.device,
             checkpoint=args.checkpoint,
+            features=args.features,
         )
     )
     if args.json:
@@ -227,7 +237,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
     header, rows = diagnose_table_rows(result)
     print_table(
         f"moola diagnose — {result['balancer']}, seed {result['seed']}, batch {result['batch_size']} "
-        f"(countdown {result['countdown_units']}); spread {result['spread']:.2f}×",
+        f"(countdown {result['countdown_units']}); spread {result['spread']:.2f}×\n"
+        f"features {result['features']} ({len(result['feature_names'])}): "
+        f"{', '.join(result['feature_names'])}",
         header,
         rows,
     )

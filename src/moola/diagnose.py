@@ -9,7 +9,13 @@ import torch
 
 from moola.balancing import DEFAULT_BALANCER, make_balancer
 from moola.balancing.base import StepContext
-from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows
+from moola.data import (
+    DEFAULT_FEATURE_SET,
+    OHLCWindows,
+    WindowDataset,
+    generate_synthetic,
+    load_windows,
+)
 from moola.data.synthetic import SyntheticConfig
 from moola.errors import ConfigError
 from moola.models import JadeCompact, JadeConfig
@@ -28,6 +34,7 @@ class DiagnoseConfig:
     device: str = "cpu"
     window: int = 105
     checkpoint: str | None = None  # a trained model to probe instead of a fresh one
+    features: str = DEFAULT_FEATURE_SET  # a feature set name or comma-separated groups
 
 
 def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> dict[str, Any]:
@@ -45,7 +52,7 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
             windows = generate_synthetic(SyntheticConfig(window=config.window, seed=config.seed))
         else:
             windows = load_windows(config.data, window=config.window)
-    dataset = WindowDataset(windows.validate())
+    dataset = WindowDataset(windows.validate(), feature_set=config.features)
     idx = torch.randperm(len(dataset), generator=generator)[: config.batch_size]
     batch = dataset.subset(idx.numpy())
     tasks = make_tasks(countdown_units=config.countdown_units)
@@ -85,6 +92,8 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
         "seed": config.seed,
         "batch_size": int(x.shape[0]),
         "countdown_units": config.countdown_units,
+        "features": config.features,
+        "feature_names": list(dataset.feature_names),
         **result,
     }
 

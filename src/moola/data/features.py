@@ -1,18 +1,29 @@
-"""Per-bar "relativity" features built from OHLC.
+"""Per-bar "relativity" features built from OHLC, in named groups and named sets.
 
 The features contain no absolute prices, so a model trained on one instrument or price
 level transfers to another: multiplying every price by a positive factor leaves them
 unchanged (up to float rounding). They are causal: bar t's features use only bars
-``0..t`` (the position encoding depends on nothing at all), so a model can never peek at
-the future. Everything is computed for all bars at once in float64 and returned as float32.
+``0..t`` of its own window (the position encoding depends on nothing at all), so a model
+can never peek at the future. Everything is computed in float64 and returned as float32.
 
-Features come in *groups*, registered in :data:`FEATURE_GROUPS` in output order. The
-original model also had a ``swing`` group (``dist_to_prev_swing_high``,
-``dist_to_prev_swing_low``, ``bars_since_swing_high``, ``bars_since_swing_low``,
-``expansion_proxy``, ``consolidation_proxy``) computed from a causal ATR(10) zigzag with
-confirmation at 1.2 x ATR and a 15-bar warm-up. It is not implemented yet; to add it,
-write a function with the :data:`FeatureFn` signature, register it here between
-``candle`` and ``position`` and let :func:`build_features` select it.
+Groups, in registry (= output) order; each module documents its features one by one:
+
+- ``candle`` (6): where open and close sit in the bar's range, body and wick shares, and
+  ``range_z`` = range / EMA-20 of the range (below).
+- ``swing`` (6): the original's swing features from a causal ATR(10) zigzag
+  (:mod:`moola.data.swing`).
+- ``move`` (3): volatility-scaled cross-bar moves (:mod:`moola.data.move`).
+- ``position`` (1): t / (K - 1).
+
+A *feature set* is a set name from :data:`FEATURE_SETS` (``original`` = candle, swing,
+position: the original's 13 features in their order) or comma-separated group names.
+Groups always come out in registry order, whatever order they are named in, so two
+spellings of one set give the same columns (and the same model input).
+
+Speed: the builder converts and validates once, transposes to bar-major (K, N) columns
+(:class:`moola.data.candles.Candles`) and loops at most over the K bar positions, with
+numpy work over all windows at once. :mod:`moola.data._reference_features` is the plain
+per-bar loop the tests hold it to, bit for bit.
 """
 
 from __future__ import annotations
@@ -23,33 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moola.data.windows import validate_ohlc
+from moola.data.candles import Candles, FeatureSettings, share_of_range
+from moola.data.move import MOVE_FEATURES, move_features
+from moola.data.swing import SWING_FEATURES, swing_features
+from moola.data.windows import ohlc_is_valid, validate_ohlc
 from moola.errors import ConfigError, InputValidationError
 
-
-@dataclass(frozen=True)
-class FeatureSettings:
-    """Parameters shared by the feature groups (grows when new groups need knobs)."""
-
-    ema_span: int = 20
-
-
-@dataclass(frozen=True)
-class Candles:
-    """The OHLC columns of (N, K) bars in float64, plus the range every group needs."""
-
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-
-    @property
-    def range(self) -> np.ndarray:
-        return self.high - self.low
-
-
-#: A feature group: (candles, settings) -> (N, K, n_features_in_group) float64.
-FeatureFn = Callable[[Candles, FeatureSettings], np.ndarray]
+#: A feature group: (candles, settings) -> its columns, each bar-major (K, N) float64.
+FeatureFn = Callable[[Candles, FeatureSettings], list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -60,54 +52,36 @@ class FeatureGroup:
     compute: FeatureFn
 
 
-def _share_of_range(numerator: np.ndarray, rng: np.ndarray, fill: float) -> np.ndarray:
-    """``numerator / range`` with ``fill`` on zero-range bars, where the ratio is undefined."""
-    out = np.full_like(numerator, fill)
-    np.divide(numerator, rng, out=out, where=rng > 0)
-    return out
+def candle_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarray]:
+    """Where open and close sit in the bar's range, body and wick shares, and range vs its EMA.
 
-
-def ema_weights(window: int, span: int) -> np.ndarray:
-    """Lower-triangular (K, K) matrix W with ``ema = values @ W.T``.
-
-    The EMA is ``e_0 = x_0`` and ``e_t = a x_t + (1 - a) e_{t-1}`` with ``a = 2 / (span + 1)``,
-    i.e. ``W[t, 0] = (1-a)^t`` and ``W[t, j] = a (1-a)^(t-j)`` for ``1 <= j <= t``.
-    Powers of ``1 - a`` only shrink (they underflow to 0, never overflow), and the
-    zeros above the diagonal make the EMA exactly causal.
+    ============== ============================================ =======
+    open_norm      (open - low) / range; 0.5 on a zero range     [0, 1]
+    close_norm     (close - low) / range; 0.5 on a zero range    [0, 1]
+    body_pct       (close - open) / range; 0 on a zero range     [-1, 1]
+    upper_wick_pct (high - max(open, close)) / range             [0, 1]
+    lower_wick_pct (min(open, close) - low) / range              [0, 1]
+    range_z        range / EMA-20(range); 0 while the EMA is 0   [0, 3]
+    ============== ============================================ =======
     """
-    alpha = 2.0 / (span + 1.0)
-    beta = 1.0 - alpha
-    t = np.arange(window)
-    lag = t[:, None] - t[None, :]
-    weights = np.where(lag >= 0, alpha * np.power(beta, np.maximum(lag, 0)), 0.0)
-    weights[:, 0] = np.power(beta, t)
-    return weights
-
-
-def candle_features(candles: Candles, settings: FeatureSettings) -> np.ndarray:
-    """Where open and close sit in the bar's range, body and wick shares, and range vs its EMA."""
     rng = candles.range
     top = np.maximum(candles.open, candles.close)
     bottom = np.minimum(candles.open, candles.close)
-    ema = rng @ ema_weights(rng.shape[-1], settings.ema_span).T
-    range_z = np.zeros_like(rng)
-    np.divide(rng, ema, out=range_z, where=ema > 0)
-    columns = [
-        _share_of_range(candles.open - candles.low, rng, 0.5),  # open_norm
-        _share_of_range(candles.close - candles.low, rng, 0.5),  # close_norm
-        _share_of_range(candles.close - candles.open, rng, 0.0),  # body_pct
-        _share_of_range(candles.high - top, rng, 0.0),  # upper_wick_pct
-        _share_of_range(bottom - candles.low, rng, 0.0),  # lower_wick_pct
-        np.clip(range_z, 0.0, 3.0),  # range_z
+    return [
+        share_of_range(candles.open - candles.low, rng, 0.5),
+        share_of_range(candles.close - candles.low, rng, 0.5),
+        candles.body_pct,
+        share_of_range(candles.high - top, rng, 0.0),
+        share_of_range(bottom - candles.low, rng, 0.0),
+        candles.range_z(settings.ema_span),
     ]
-    return np.stack(columns, axis=-1)
 
 
-def position_feature(candles: Candles, settings: FeatureSettings) -> np.ndarray:
-    """t / (K - 1): tells a pooled model where in the window a bar sits."""
-    n, k = candles.open.shape
+def position_feature(candles: Candles, settings: FeatureSettings) -> list[np.ndarray]:
+    """t / (K - 1): tells a pooled model where in the window a bar sits. In [0, 1]."""
+    k, n = candles.n_bars, candles.n_windows
     position = np.arange(k, dtype=np.float64) / (k - 1)
-    return np.broadcast_to(position, (n, k))[..., None]
+    return [np.broadcast_to(position[:, None], (k, n))]
 
 
 CANDLE_FEATURES: tuple[str, ...] = (
@@ -122,45 +96,107 @@ CANDLE_FEATURES: tuple[str, ...] = (
 #: Registered groups, in output order.
 FEATURE_GROUPS: dict[str, FeatureGroup] = {
     "candle": FeatureGroup(CANDLE_FEATURES, candle_features),
-    # "swing": planned, see the module docstring.
+    "swing": FeatureGroup(SWING_FEATURES, swing_features),
+    "move": FeatureGroup(MOVE_FEATURES, move_features),
     "position": FeatureGroup(("position",), position_feature),
 }
 
-FEATURE_NAMES: tuple[str, ...] = (*CANDLE_FEATURES, "position")
+#: Named feature sets (group names in registry order).
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "original": ("candle", "swing", "position"),
+    "all": ("candle", "swing", "move", "position"),
+}
+
+#: The feature set of ``moola train`` / ``moola diagnose`` / WindowDataset when none is named.
+#: One constant, so that the default can move to whatever the real-data league table says.
+DEFAULT_FEATURE_SET = "original"
 
 
-def build_features(
-    ohlc: np.ndarray, *, ema_span: int = 20, include_position: bool = True
-) -> np.ndarray:
-    """Features for (N, K, 4) or (K, 4) OHLC -> (N, K, F) or (K, F) float32.
+def resolve_feature_set(spec: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The group names of a feature set: a set name, or group names (comma-separated or a list).
 
-    Columns follow :data:`FEATURE_NAMES` (without ``position`` when ``include_position``
-    is False). Zero-range bars get open/close norms 0.5, shares 0 and range_z 0 where
-    the EMA is still 0, never NaN.
+    Groups come back in registry order; unknown or repeated names are a ConfigError that
+    lists the valid ones.
     """
-    if isinstance(ema_span, bool) or not isinstance(ema_span, numbers.Integral) or ema_span < 1:
-        raise ConfigError(f"ema_span must be an integer >= 1, got {ema_span!r}")
+    if isinstance(spec, str):
+        if spec.strip() in FEATURE_SETS:
+            return FEATURE_SETS[spec.strip()]
+        names = [part.strip() for part in spec.split(",")]
+    elif isinstance(spec, (tuple, list)) and all(isinstance(p, str) for p in spec):
+        names = [part.strip() for part in spec]
+    else:
+        raise ConfigError(f"a feature set must be a string, got {spec!r}")
+    valid = (
+        f"valid sets: {', '.join(FEATURE_SETS)}; valid groups: {', '.join(FEATURE_GROUPS)} "
+        "(comma-separated)"
+    )
+    unknown = [name for name in names if name not in FEATURE_GROUPS]
+    if unknown or not names:
+        raise ConfigError(f"unknown feature set or group {', '.join(map(repr, unknown))}; {valid}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"feature group(s) named twice: {', '.join(repeated)}; {valid}")
+    return tuple(group for group in FEATURE_GROUPS if group in names)
+
+
+def feature_names(spec: str | tuple[str, ...] | list[str] = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
+    """The feature (column) names of a feature set, in output order."""
+    return tuple(
+        name for group in resolve_feature_set(spec) for name in FEATURE_GROUPS[group].names
+    )
+
+
+#: The default set's feature names (the original's 13 while the default is ``original``).
+FEATURE_NAMES: tuple[str, ...] = feature_names(DEFAULT_FEATURE_SET)
+
+
+def as_ohlc_array(ohlc: object) -> np.ndarray:
+    """(N, K, 4) or (K, 4) float64 from an array, tensor or nested sequence."""
     if hasattr(ohlc, "detach") and hasattr(ohlc, "cpu"):
         ohlc = ohlc.detach().cpu().numpy()
     try:
         arr = np.asarray(ohlc, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InputValidationError(f"ohlc must be a numeric array: {exc}") from exc
-    single = arr.ndim == 2
     if arr.ndim not in (2, 3) or arr.shape[-1] != 4:
         raise InputValidationError(
             f"ohlc must have shape (N, K, 4) or (K, 4) with columns [open, high, low, close], "
             f"got {tuple(arr.shape)}"
         )
+    return arr
+
+
+def build_features(
+    ohlc: object,
+    *,
+    feature_set: str | tuple[str, ...] | list[str] = DEFAULT_FEATURE_SET,
+    ema_span: int = 20,
+) -> np.ndarray:
+    """Features for (N, K, 4) or (K, 4) OHLC -> (N, K, F) or (K, F) float32.
+
+    Columns follow :func:`feature_names` of ``feature_set``. Zero-range bars and constant
+    prices give the documented neutral values, never NaN.
+    """
+    if isinstance(ema_span, bool) or not isinstance(ema_span, numbers.Integral) or ema_span < 1:
+        raise ConfigError(f"ema_span must be an integer >= 1, got {ema_span!r}")
+    groups = resolve_feature_set(feature_set)
+    arr = as_ohlc_array(ohlc)
+    single = arr.ndim == 2
     if single:
         arr = arr[None]
-    validate_ohlc(arr)
-
-    candles = Candles(open=arr[..., 0], high=arr[..., 1], low=arr[..., 2], close=arr[..., 3])
+    if arr.shape[1] < 2:
+        validate_ohlc(arr)  # raises the "at least 2 bars" error
+    candles = Candles.from_ohlc(arr)
+    if not ohlc_is_valid(candles.open, candles.high, candles.low, candles.close):
+        validate_ohlc(arr)  # finds and names the first bad bar
     settings = FeatureSettings(ema_span=int(ema_span))
-    groups = ["candle"] + (["position"] if include_position else [])
-    features = np.concatenate(
-        [FEATURE_GROUPS[g].compute(candles, settings) for g in groups], axis=-1
-    )
-    features = features.astype(np.float32)
+    columns = [col for group in groups for col in FEATURE_GROUPS[group].compute(candles, settings)]
+    # (K, N, F) first, then one transpose that moves each bar's F features as one opaque
+    # record (a void dtype: numpy copies it as a block, about twice as fast as floats).
+    n_features = len(columns)
+    out = np.empty((candles.n_bars, candles.n_windows, n_features), dtype=np.float32)
+    for j, column in enumerate(columns):
+        out[:, :, j] = column
+    records = out.view(np.dtype((np.void, 4 * n_features)))  # (K, N, 1)
+    features = np.ascontiguousarray(records.transpose(1, 0, 2)).view(np.float32)
     return features[0] if single else features

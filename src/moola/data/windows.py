@@ -114,6 +114,23 @@ def validate_labels(
         raise WindowValidationError(f"{what} {first[0]}: {first[1]}")
 
 
+def ohlc_is_valid(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> bool:
+    """True exactly when :func:`validate_ohlc`'s value checks all pass: the fast path.
+
+    ``0 < low <= min(open, close)``, ``max(open, close) <= high < inf``: every price then
+    lies in ``[low, high]``, so it is positive and finite, and ``high >= low``. A NaN fails
+    every comparison (``np.minimum``/``np.maximum`` propagate it), so it is caught too. The
+    detailed checks run only when this says False, to find and name the first bad bar.
+    """
+    with np.errstate(invalid="ignore"):
+        return bool(
+            (lo > 0).all()
+            and (np.minimum(o, c) >= lo).all()
+            and (np.maximum(o, c) <= h).all()
+            and (h < np.inf).all()
+        )
+
+
 def validate_ohlc(ohlc: np.ndarray, window: int | None = None) -> None:
     """Reject OHLC arrays whose bars are impossible, so features never see NaN or negative ranges.
 
@@ -135,6 +152,8 @@ def validate_ohlc(ohlc: np.ndarray, window: int | None = None) -> None:
         raise WindowValidationError(f"ohlc must hold numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     o, h, lo, c = arr[..., _OPEN], arr[..., _HIGH], arr[..., _LOW], arr[..., _CLOSE]
+    if ohlc_is_valid(o, h, lo, c):
+        return
     with np.errstate(invalid="ignore"):
         checks = [
             (~np.isfinite(arr).all(axis=2), "has a NaN or infinite price"),

@@ -43,9 +43,13 @@ _LOG_SIGMA_ATTR: dict[str, str] = {
 
 @dataclass(frozen=True)
 class JadeConfig:
-    """Every size of JadeCompact. Defaults match the original model (with 7 input features)."""
+    """Every size of JadeCompact. Defaults match the original model.
 
-    n_features: int = 7
+    ``n_features`` = 13, the original's feature count and moola's default feature set
+    (``original``); the trainer always passes the count of the features it built.
+    """
+
+    n_features: int = 13
     hidden_size: int = 96
     num_layers: int = 1
     input_dropout: float = 0.3

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from moola.balancing import BALANCERS, DEFAULT_BALANCER
+from moola.data.features import DEFAULT_FEATURE_SET, resolve_feature_set
 from moola.errors import ConfigError
 
 
@@ -21,6 +22,7 @@ class TrainConfig:
     data_seed: int = 0  # synthetic data only: the market is fixed while `seed` varies the run
     window: int = 105
     val_fraction: float = 0.2
+    features: str = DEFAULT_FEATURE_SET  # a feature set name or comma-separated groups
     # optimisation
     steps: int = 1000
     batch_size: int = 32
@@ -73,6 +75,7 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown balancer {self.balancer!r}; valid balancers are: {', '.join(sorted(BALANCERS))}"
             )
+        resolve_feature_set(self.features)  # an unknown name lists the valid ones
         if self.countdown_units not in ("normalized", "bars"):
             raise ConfigError(
                 f"countdown_units must be 'normalized' or 'bars', got {self.countdown_units!r}"

@@ -101,6 +101,7 @@ class TrainResult:
     baselines: dict[str, float]
     best: BestRecord | None = None
     stopped_early: bool = False
+    feature_names: tuple[str, ...] = ()
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict of one head on one evaluation (final or best weights)."""
@@ -154,6 +155,7 @@ class TrainResult:
         """The ``metrics.json`` document."""
         return {
             "config": self.config.to_dict(),
+            "feature_names": list(self.feature_names),
             "history": self.history.to_dict(),
             "weights": self.history.weights,
             "validation": self.history.validation,
@@ -189,14 +191,14 @@ class Trainer:
 
         windows = windows if windows is not None else load_data(config)
         windows.validate()
-        dataset = WindowDataset(windows)
+        dataset = WindowDataset(windows, feature_set=config.features)
+        self.feature_names: tuple[str, ...] = dataset.feature_names
         if not bool(torch.isfinite(dataset.x).all()):
             raise ConfigError("the features built from this data contain NaN or inf")
         train_idx, val_idx = split_windows(
             windows, val_fraction=config.val_fraction, seed=config.seed
         )
         self.window = dataset.window
-        self.feature_names: tuple[str, ...] = tuple(dataset.feature_names)
         self.fingerprint = data_fingerprint(dataset)
         self.tasks: TaskSet = make_tasks(
             countdown_units=config.countdown_units, priorities=config.priorities
@@ -333,6 +335,7 @@ class Trainer:
             self.baselines,
             best=self.best_record,
             stopped_early=stopped_early,
+            feature_names=self.feature_names,
         )
 
     def patience_exhausted(self) -> bool:
