@@ -1,16 +1,18 @@
-"""The ``moola`` command: ``moola train`` (the main job) and ``moola diagnose``."""
+"""The ``moola`` command: ``moola train`` (the main job), ``moola diagnose``, ``moola sweep``
+and ``moola league``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from moola.balancing import BALANCERS, DEFAULT_BALANCER
-from moola.errors import MoolaError
+from moola.errors import ConfigError, MoolaError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +80,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diag.add_argument("--device", default="cpu")
     diag.add_argument("--json", action="store_true", help="print only the JSON result")
+
+    sweep = sub.add_parser(
+        "sweep", help="a grid of training runs (seeds × balancers × data × settings)"
+    )
+    sweep.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,1,2; default 0")
+    sweep.add_argument(
+        "--balancers", default="all", help=f"comma-separated names or 'all' ({balancers})"
+    )
+    sweep.add_argument(
+        "--data",
+        action="append",
+        help="a data source as for train (repeat for several); default synthetic",
+    )
+    sweep.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field; repeat a key for an axis (--set lr=1e-3 --set lr=3e-3)",
+    )
+    sweep.add_argument("--steps", type=int, help="shortcut for --set steps=N")
+    sweep.add_argument("--out", default="runs/sweep", help="sweep folder; default runs/sweep")
+    sweep.add_argument(
+        "--executor",
+        choices=["pool", "ray", "inline"],
+        default="pool",
+        help="pool: local processes (default); ray: Ray tasks; inline: this process",
+    )
+    sweep.add_argument(
+        "--workers", type=int, help=f"runs at once; default the number of cores ({os.cpu_count()})"
+    )
+    sweep.add_argument("--address", help="Ray cluster address (--executor ray), e.g. auto")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    league = sub.add_parser("league", help="rebuild a sweep's league table from its finished runs")
+    league.add_argument("dir", help="the sweep's --out folder")
     return parser
 
 
@@ -101,9 +139,9 @@ _TRAIN_FLAGS = {
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from moola.atomic import atomic_write_json
-    from moola.report import plot_loss_curves, print_table, train_table_rows
+    from moola.report import print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
+    from moola.train.run import train_and_write
 
     overrides: dict[str, Any] = {
         key: getattr(args, flag)
@@ -124,28 +162,24 @@ def run_train(args: argparse.Namespace) -> int:
         + (f" (resumed at step {trainer.step})" if args.resume else ""),
         file=sys.stderr,
     )
-    result = _fit_with_progress(trainer, enabled=config.progress)
-    metrics = result.to_metrics()
-    header, rows = train_table_rows(metrics["tasks"])
+    outputs = train_and_write(
+        trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress)
+    )
+    header, rows = train_table_rows(outputs.metrics["tasks"])
     print_table(
         f"moola train — {config.balancer}, {trainer.step} steps (val losses; countdown in bars)",
         header,
         rows,
     )
-    if config.out_dir is not None:
-        out = Path(config.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        checkpoint = trainer.save()
-        atomic_write_json(out / "metrics.json", metrics)
-        png = plot_loss_curves(metrics, out / "loss_curves.png")
-        print(f"wrote {out / 'metrics.json'}, {checkpoint}", file=sys.stderr)
-        if png is None:
+    if outputs.metrics_path is not None:
+        print(f"wrote {outputs.metrics_path}, {outputs.checkpoint}", file=sys.stderr)
+        if outputs.plot is None:
             print(
                 "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
                 file=sys.stderr,
             )
         else:
-            print(f"wrote {png}", file=sys.stderr)
+            print(f"wrote {outputs.plot}", file=sys.stderr)
     return 0
 
 
@@ -208,12 +242,64 @@ def run_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_sweep(args: argparse.Namespace) -> int:
+    """Exit status 0 when every run finished, 1 when any run failed (its error.json says why)."""
+    from moola.sweep import Grid, parse_balancers, parse_seeds, parse_settings, write_manifest
+    from moola.sweep.executors import make_executor
+    from moola.sweep.progress import SweepProgress
+    from moola.sweep.runner import run_sweep as drive
+
+    items = list(args.set)
+    if args.steps is not None:
+        if any(item.partition("=")[0].strip() == "steps" for item in items):
+            raise ConfigError("give the number of steps once: --steps or --set steps=N")
+        items.append(f"steps={args.steps}")
+    grid = Grid(
+        data=tuple(dict.fromkeys(args.data or ["synthetic"])),
+        balancers=parse_balancers(args.balancers),
+        seeds=parse_seeds(args.seeds),
+        settings=parse_settings(items),
+    )
+    out = Path(args.out)
+    runs = grid.expand(out)
+    executor = make_executor(args.executor, workers=args.workers, address=args.address)
+    write_manifest(out, grid, runs, args.executor)
+    print(f"moola sweep: {len(runs)} runs ({args.executor} executor) in {out}", file=sys.stderr)
+    with SweepProgress(enabled=not args.no_progress) as progress:
+        summary = drive(runs, out, executor, on_start=progress.start, on_outcome=progress.outcome)
+    _print_league(out)
+    print(
+        f"moola sweep: {len(summary.finished)} runs finished now, {len(summary.skipped)} before, "
+        f"{len(summary.failed)} failed",
+        file=sys.stderr,
+    )
+    for name, error in summary.failed.items():
+        print(f"  failed: {name}: {error.get('type')}: {error.get('message')}", file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def run_league(args: argparse.Namespace) -> int:
+    _print_league(Path(args.dir))
+    return 0
+
+
+def _print_league(directory: Path) -> None:
+    from moola.report import print_table
+    from moola.sweep.league import league_rows, write_league
+
+    league = write_league(directory)
+    header, rows = league_rows(league)
+    print_table(f"moola league — {league['runs']} finished runs in {directory}", header, rows)
+    print(f"wrote {directory / 'league.md'}, league.json, league.png", file=sys.stderr)
+
+
+COMMANDS = {"train": run_train, "diagnose": run_diagnose, "sweep": run_sweep, "league": run_league}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            return run_train(args)
-        return run_diagnose(args)
+        return COMMANDS[args.command](args)
     except MoolaError as exc:
         print(f"moola {args.command}: error: {exc}", file=sys.stderr)
         return 2
