@@ -162,9 +162,7 @@ def run_train(args: argparse.Namespace) -> int:
         + (f" (resumed at step {trainer.step})" if args.resume else ""),
         file=sys.stderr,
     )
-    outputs = train_and_write(
-        trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress)
-    )
+    outputs = train_and_write(trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress))
     header, rows = train_table_rows(outputs.metrics["tasks"])
     print_table(
         f"moola train — {config.balancer}, {trainer.step} steps (val losses; countdown in bars)",

@@ -26,7 +26,7 @@ def test_balancers_all_and_names() -> None:
     assert parse_balancers("all") == tuple(BALANCERS)
     assert len(parse_balancers("all")) == 7
     assert parse_balancers("static, trunknorm,static") == ("static", "trunknorm")
-    with pytest.raises(ConfigError, match="unknown balancer 'magic'.*trunknorm"):
+    with pytest.raises(ConfigError, match=r"unknown balancer 'magic'.*trunknorm"):
         parse_balancers("static,magic")
 
 

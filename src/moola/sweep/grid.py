@@ -68,7 +68,10 @@ class Grid:
 
     def combinations(self) -> list[dict[str, Any]]:
         keys = sorted(self.settings)
-        return [dict(zip(keys, values)) for values in itertools.product(*(self.settings[k] for k in keys))]
+        return [
+            dict(zip(keys, values))
+            for values in itertools.product(*(self.settings[k] for k in keys))
+        ]
 
     def expand(self, out: str | Path) -> list[RunSpec]:
         """data × settings × balancers × seeds, each validated as a TrainConfig."""
@@ -161,7 +164,9 @@ def settable_fields() -> list[str]:
 def parse_value(key: str, text: str) -> Any:
     """Parse ``text`` for the TrainConfig field ``key``; errors name the field and its type."""
     if key in RESERVED_FIELDS:
-        raise ConfigError(f"--set {key}=...: the sweep sets {key} itself; use {RESERVED_FIELDS[key]}")
+        raise ConfigError(
+            f"--set {key}=...: the sweep sets {key} itself; use {RESERVED_FIELDS[key]}"
+        )
     hints = get_type_hints(TrainConfig)
     if key not in hints or key not in {f.name for f in fields(TrainConfig)}:
         raise ConfigError(

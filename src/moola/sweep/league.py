@@ -77,9 +77,7 @@ def build_league(runs: list[dict[str, Any]]) -> dict[str, Any]:
     groups: dict[str, dict[str, Any]] = {}
     for run, config in zip(runs, configs):
         settings = {k: config.get(k) for k in setting_keys}
-        key = json.dumps(
-            [config.get("data"), settings, config.get("balancer")], sort_keys=True
-        )
+        key = json.dumps([config.get("data"), settings, config.get("balancer")], sort_keys=True)
         group = groups.setdefault(
             key,
             {
@@ -119,7 +117,9 @@ def _summarise(group: dict[str, Any]) -> dict[str, Any]:
             else None,
             "metric": {
                 "name": metric_key,
-                **mean_sd([t["metrics"][metric_key] for t in tasks if metric_key in t.get("metrics", {})]),
+                **mean_sd(
+                    [t["metrics"][metric_key] for t in tasks if metric_key in t.get("metrics", {})]
+                ),
             },
             "constant": mean_sd(
                 [t["metrics"][base_key] for t in tasks if base_key in t.get("metrics", {})]

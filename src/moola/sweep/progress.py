@@ -77,9 +77,7 @@ class SweepProgress:
             line = f"FAILED {outcome.name}: {error.get('type')}: {error.get('message')}"
         self._print(line)
         if self._progress is not None:
-            self._progress.update(
-                self._bar, advance=1, running=self._running(), failed=self.failed
-            )
+            self._progress.update(self._bar, advance=1, running=self._running(), failed=self.failed)
 
     def _running(self) -> int:
         return min(self.slots, self.total - self.done)

@@ -28,9 +28,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ConfigError(
-                "--executor ray needs Ray: pip install 'moola[ray]'"
-            ) from None
+            raise ConfigError("--executor ray needs Ray: pip install 'moola[ray]'") from None
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
         self._ray = ray

@@ -9,11 +9,10 @@ checkpoint), and a failed one (``error.json``) is retried.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from moola.atomic import atomic_write, atomic_write_json
 from moola.errors import ConfigError
@@ -139,8 +138,15 @@ def record_outcome(run_dir: Path, outcome: RunOutcome) -> None:
         )
         return
     if outcome.files is not None:
-        names = sorted(outcome.files, key=lambda name: name == METRICS_NAME)
-        for name in names:
-            data = outcome.files[name]
-            atomic_write(run_dir / name, lambda handle, data=data: handle.write(data))  # type: ignore[misc]
+        for name in sorted(outcome.files, key=lambda name: name == METRICS_NAME):
+            if name != Path(name).name or name.startswith("."):
+                raise ConfigError(f"run {outcome.name} returned an unsafe file name {name!r}")
+            atomic_write(run_dir / name, _writer(outcome.files[name]))
     (run_dir / ERROR_NAME).unlink(missing_ok=True)
+
+
+def _writer(data: bytes) -> Callable[[IO[bytes]], None]:
+    def write(handle: IO[bytes]) -> None:
+        handle.write(data)
+
+    return write
