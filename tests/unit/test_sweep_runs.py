@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from moola.atomic import atomic_write
 from moola.cli import main
 from moola.sweep import Grid, run_sweep
 from moola.sweep.executors import InlineExecutor, PoolExecutor
@@ -36,6 +37,17 @@ TINY_FLAGS = [
     "--set",
     'model={"hidden_size": 8, "projection_dim": 8}',
 ]
+
+
+@pytest.fixture
+def quick_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in loss_curves.png (matplotlib takes ~1 s a plot, 50x a tiny run); the real
+    plot is checked in test_a_sweep_run_equals_moola_train_with_the_same_config."""
+
+    def plot(metrics: dict[str, Any], path: Path) -> Path:
+        return atomic_write(path, lambda handle: handle.write(b"stand-in plot"))
+
+    monkeypatch.setattr("moola.train.run.plot_loss_curves", plot)
 
 
 def tiny_grid(balancers: tuple[str, ...] = ("static",), seeds: tuple[int, ...] = (0, 1), **extra):
@@ -89,6 +101,7 @@ def test_a_sweep_run_equals_moola_train_with_the_same_config(tmp_path: Path) -> 
     assert results(read_metrics(run_dir)) == results(direct)
 
 
+@pytest.mark.usefixtures("quick_plots")
 def test_rerun_redoes_no_finished_run_and_completes_the_rest(tmp_path: Path) -> None:
     grid = tiny_grid(seeds=(0, 1, 2))
     first, _ = sweep(grid, tmp_path)
@@ -115,6 +128,7 @@ def test_rerun_redoes_no_finished_run_and_completes_the_rest(tmp_path: Path) -> 
     assert outcomes == [] and len(third.skipped) == 3
 
 
+@pytest.mark.usefixtures("quick_plots")
 def test_an_unfinished_run_continues_from_its_checkpoint(tmp_path: Path) -> None:
     short, longer = tmp_path / "short", tmp_path / "longer"
     sweep(tiny_grid(seeds=(0,)), short)
@@ -127,12 +141,26 @@ def test_an_unfinished_run_continues_from_its_checkpoint(tmp_path: Path) -> None
     assert results(resumed) == results(read_metrics(longer / "synthetic__static__seed0"))
 
 
+@pytest.mark.usefixtures("quick_plots")
+def test_a_checkpoint_of_another_config_is_not_continued(tmp_path: Path) -> None:
+    sweep(tiny_grid(seeds=(0,)), tmp_path / "a")
+    (tmp_path / "a" / "synthetic__static__seed0" / "metrics.json").unlink()
+    _, outcomes = sweep(tiny_grid(seeds=(0,), lr=(0.01,)), tmp_path / "a")
+    assert [o.resumed_at for o in outcomes] == [None]  # started afresh
+    sweep(tiny_grid(seeds=(0,), lr=(0.01,)), tmp_path / "b")
+    assert results(read_metrics(tmp_path / "a" / "synthetic__static__seed0")) == results(
+        read_metrics(tmp_path / "b" / "synthetic__static__seed0")
+    )
+
+
+@pytest.mark.usefixtures("quick_plots")
 def test_a_finished_run_with_another_config_is_an_error_not_overwritten(tmp_path: Path) -> None:
     sweep(tiny_grid(seeds=(0,)), tmp_path)
     with pytest.raises(Exception, match="different config \\(steps\\)"):
         sweep(tiny_grid(seeds=(0,), steps=(8,)), tmp_path)
 
 
+@pytest.mark.usefixtures("quick_plots")
 def test_failed_runs_are_recorded_and_do_not_stop_the_others(tmp_path: Path) -> None:
     # lr 1e20 without clipping diverges at step 2 (a TrainingDivergedError).
     grid = tiny_grid(seeds=(0,), lr=(1e-3, 1e20), grad_clip=(None,))
@@ -146,6 +174,7 @@ def test_failed_runs_are_recorded_and_do_not_stop_the_others(tmp_path: Path) -> 
     assert not (tmp_path / bad / "metrics.json").exists()
 
 
+@pytest.mark.usefixtures("quick_plots")
 def test_cli_sweep_exit_status_league_and_unexpected_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

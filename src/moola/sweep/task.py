@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from moola.errors import MoolaError
-from moola.train.checkpoint import CHECKPOINT_NAME
+from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from moola.train.config import TrainConfig
 from moola.train.loop import Trainer
 from moola.train.run import train_and_write
@@ -90,11 +90,26 @@ def execute_run(task: RunTask) -> RunOutcome:
 
 
 def _build(config: dict[str, Any], checkpoint: Path, staging: Path) -> _StagedTrainer:
-    """A fresh trainer, or one resumed from ``checkpoint`` when a killed sweep left one."""
-    if checkpoint.is_file():
+    """A fresh trainer, or one resumed from ``checkpoint`` when a killed sweep left one of
+    this run (same config; a shorter run may be extended, which is bit-identical)."""
+    if checkpoint.is_file() and _resumable(load_checkpoint(checkpoint), config):
         trainer = _StagedTrainer.resume(checkpoint, **config)
     else:
         trainer = _StagedTrainer(TrainConfig.from_dict(config))
     assert isinstance(trainer, _StagedTrainer)
     trainer.staging = staging
     return trainer
+
+
+#: Config keys a checkpoint may differ in and still be continued by this run.
+_RESUMABLE_DIFFERENCES = frozenset({"out_dir", "progress", "steps"})
+
+
+def _resumable(state: dict[str, Any], config: dict[str, Any]) -> bool:
+    saved = state.get("config", {})
+    same = all(
+        saved.get(key) == value
+        for key, value in config.items()
+        if key not in _RESUMABLE_DIFFERENCES and key in saved
+    )
+    return same and int(state.get("step", 0)) <= int(config["steps"])
