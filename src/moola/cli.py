@@ -291,13 +291,16 @@ def _print_league(directory: Path) -> None:
     print(f"wrote {directory / 'league.md'}, league.json, league.png", file=sys.stderr)
 
 
-COMMANDS = {"train": run_train, "diagnose": run_diagnose, "sweep": run_sweep, "league": run_league}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        if args.command == "train":
+            return run_train(args)
+        if args.command == "sweep":
+            return run_sweep(args)
+        if args.command == "league":
+            return run_league(args)
+        return run_diagnose(args)
     except MoolaError as exc:
         print(f"moola {args.command}: error: {exc}", file=sys.stderr)
         return 2
