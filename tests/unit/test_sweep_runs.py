@@ -14,6 +14,7 @@ from moola.atomic import atomic_write
 from moola.cli import main
 from moola.sweep import Grid, run_sweep
 from moola.sweep.executors import InlineExecutor, PoolExecutor
+from moola.sweep.progress import SweepProgress
 from moola.sweep.task import RunOutcome
 from moola.train import TrainConfig, Trainer
 
@@ -208,6 +209,25 @@ def test_cli_sweep_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "moola sweep: error: --set bogus=...: unknown TrainConfig field" in err
     assert main(["sweep", "--steps", "5", "--set", "steps=6", "--out", str(tmp_path)]) == 2
     assert main(["league", str(tmp_path / "nothing")]) == 2
+    assert main(["sweep", "--address", "auto", "--out", str(tmp_path)]) == 2
+    assert "--address is for --executor ray" in capsys.readouterr().err
+    assert not (tmp_path / "sweep.json").exists()  # bad input: nothing was started
+
+
+def test_plain_progress_reports_each_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = SweepProgress(enabled=False)
+    with progress:
+        progress.start(total=5, already_done=2, slots=2)
+        progress.outcome(RunOutcome("a", True, 1.25, resumed_at=4))
+        error = {"type": "TrainingDivergedError", "message": "non-finite loss"}
+        progress.outcome(RunOutcome("b", False, 0.5, error=error))
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "2 of 5 runs already finished; skipping them",
+        "done   a (1.2 s, resumed at step 4)",
+        "FAILED b: TrainingDivergedError: non-finite loss",
+    ]
+    assert (progress.done, progress.failed) == (4, 1)
 
 
 @pytest.mark.slow
