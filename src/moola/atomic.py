@@ -22,7 +22,7 @@ class WriteError(MoolaError):
     """A file could not be written; the previous version (if any) is intact."""
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(handle)`` on a temporary file, then rename it over ``path``."""
     path = Path(path)
     tmp_name: str | None = None
