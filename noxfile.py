@@ -28,7 +28,11 @@ def install_project(session: nox.Session, extras: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit, regression and (untimed) benchmark tests; args after -- go to pytest."""
+    """Unit, regression and (untimed) benchmark tests; args after -- go to pytest.
+
+    ``nox -s tests -- -n auto`` runs them in parallel (pytest-xdist); ``--dist loadgroup``
+    keeps the regression tests that share cached runs on one worker (no effect without -n).
+    """
     install_project(session, "test")
     session.run(
         "pytest",
@@ -36,6 +40,7 @@ def tests(session: nox.Session) -> None:
         "tests/regression",
         "tests/benchmarks",
         "--benchmark-disable",
+        "--dist=loadgroup",
         *session.posargs,
         env={"OMP_NUM_THREADS": "1"},
     )

@@ -1,9 +1,11 @@
-"""The ``moola`` command: ``moola train`` (the main job), ``moola diagnose`` and ``moola label``."""
+"""The ``moola`` command: ``moola train`` (the main job), ``moola diagnose``, ``moola label``,
+``moola sweep`` and ``moola league``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 
 from moola.balancing import BALANCERS, DEFAULT_BALANCER
 from moola.data.features import DEFAULT_FEATURE_SET, FEATURE_GROUPS, FEATURE_SETS
-from moola.errors import MoolaError
+from moola.errors import ConfigError, MoolaError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +100,42 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--out", required=True, help="output .parquet (original schema)")
     label.add_argument("--stride", type=int, default=15, help="bars between window starts")
     label.add_argument("--window", type=int, default=105, help="bars per window")
+
+    sweep = sub.add_parser(
+        "sweep", help="a grid of training runs (seeds × balancers × data × settings)"
+    )
+    sweep.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,1,2; default 0")
+    sweep.add_argument(
+        "--balancers", default="all", help=f"comma-separated names or 'all' ({balancers})"
+    )
+    sweep.add_argument(
+        "--data",
+        action="append",
+        help="a data source as for train (repeat for several); default synthetic",
+    )
+    sweep.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field; repeat a key for an axis (--set lr=1e-3 --set lr=3e-3)",
+    )
+    sweep.add_argument("--steps", type=int, help="shortcut for --set steps=N")
+    sweep.add_argument("--out", default="runs/sweep", help="sweep folder; default runs/sweep")
+    sweep.add_argument(
+        "--executor",
+        choices=["pool", "ray", "inline"],
+        default="pool",
+        help="pool: local processes (default); ray: Ray tasks; inline: this process",
+    )
+    sweep.add_argument(
+        "--workers", type=int, help=f"runs at once; default the number of cores ({os.cpu_count()})"
+    )
+    sweep.add_argument("--address", help="Ray cluster address (--executor ray), e.g. auto")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    league = sub.add_parser("league", help="rebuild a sweep's league table from its finished runs")
+    league.add_argument("dir", help="the sweep's --out folder")
     return parser
 
 
@@ -123,10 +161,10 @@ _TRAIN_FLAGS = {
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from moola.atomic import atomic_write_json
-    from moola.report import best_table_rows, plot_loss_curves, print_table, train_table_rows
+    from moola.report import best_table_rows, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
     from moola.train.outdir import claim_out_dir
+    from moola.train.run import train_and_write
 
     overrides: dict[str, Any] = {
         key: getattr(args, flag)
@@ -149,38 +187,36 @@ def run_train(args: argparse.Namespace) -> int:
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
-        result = _fit_with_progress(trainer, enabled=config.progress)
-        metrics = result.to_metrics()
-        header, rows = train_table_rows(metrics["tasks"])
-        stopped = " (stopped early: --patience)" if result.stopped_early else ""
+        outputs = train_and_write(
+            trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress)
+        )
+    metrics = outputs.metrics
+    header, rows = train_table_rows(metrics["tasks"])
+    stopped = " (stopped early: --patience)" if metrics["stopped_early"] else ""
+    print_table(
+        f"moola train — {config.balancer}, {trainer.step} steps{stopped} "
+        "(val losses; countdown in bars): final weights",
+        header,
+        rows,
+    )
+    if metrics["best"] is not None:
+        header, rows = best_table_rows(metrics)
         print_table(
-            f"moola train — {config.balancer}, {trainer.step} steps{stopped} "
-            "(val losses; countdown in bars): final weights",
+            f"best weights (best.pt): step {metrics['best']['step']}, "
+            f"mean val loss / const {metrics['best']['score']:.3f}",
             header,
             rows,
         )
-        if metrics["best"] is not None:
-            header, rows = best_table_rows(metrics)
-            print_table(
-                f"best weights (best.pt): step {metrics['best']['step']}, "
-                f"mean val loss / const {metrics['best']['score']:.3f}",
-                header,
-                rows,
+    if outputs.metrics_path is not None:
+        best = " and best.pt" if trainer.best_record is not None else ""
+        print(f"wrote {outputs.metrics_path}, {outputs.checkpoint}{best}", file=sys.stderr)
+        if outputs.plot is None:
+            print(
+                "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
+                file=sys.stderr,
             )
-        if config.out_dir is not None:
-            out = Path(config.out_dir)
-            checkpoint = trainer.save()
-            atomic_write_json(out / "metrics.json", metrics)
-            png = plot_loss_curves(metrics, out / "loss_curves.png")
-            best = " and best.pt" if trainer.best_record is not None else ""
-            print(f"wrote {out / 'metrics.json'}, {checkpoint}{best}", file=sys.stderr)
-            if png is None:
-                print(
-                    "no loss_curves.png: install matplotlib (pip install 'moola[plot]')",
-                    file=sys.stderr,
-                )
-            else:
-                print(f"wrote {png}", file=sys.stderr)
+        else:
+            print(f"wrote {outputs.plot}", file=sys.stderr)
     return 0
 
 
@@ -259,6 +295,57 @@ def run_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_sweep(args: argparse.Namespace) -> int:
+    """Exit status 0 when every run finished, 1 when any run failed (its error.json says why)."""
+    from moola.sweep import Grid, parse_balancers, parse_seeds, parse_settings, write_manifest
+    from moola.sweep.executors import make_executor
+    from moola.sweep.progress import SweepProgress
+    from moola.sweep.runner import run_sweep as drive
+
+    items = list(args.set)
+    if args.steps is not None:
+        if any(item.partition("=")[0].strip() == "steps" for item in items):
+            raise ConfigError("give the number of steps once: --steps or --set steps=N")
+        items.append(f"steps={args.steps}")
+    grid = Grid(
+        data=tuple(dict.fromkeys(args.data or ["synthetic"])),
+        balancers=parse_balancers(args.balancers),
+        seeds=parse_seeds(args.seeds),
+        settings=parse_settings(items),
+    )
+    out = Path(args.out)
+    runs = grid.expand(out)
+    executor = make_executor(args.executor, workers=args.workers, address=args.address)
+    write_manifest(out, grid, runs, args.executor)
+    print(f"moola sweep: {len(runs)} runs ({args.executor} executor) in {out}", file=sys.stderr)
+    with SweepProgress(enabled=not args.no_progress) as progress:
+        summary = drive(runs, out, executor, on_start=progress.start, on_outcome=progress.outcome)
+    _print_league(out)
+    print(
+        f"moola sweep: {len(summary.finished)} runs finished now, {len(summary.skipped)} before, "
+        f"{len(summary.failed)} failed",
+        file=sys.stderr,
+    )
+    for name, error in summary.failed.items():
+        print(f"  failed: {name}: {error.get('type')}: {error.get('message')}", file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def run_league(args: argparse.Namespace) -> int:
+    _print_league(Path(args.dir))
+    return 0
+
+
+def _print_league(directory: Path) -> None:
+    from moola.report import print_table
+    from moola.sweep.league import league_rows, write_league
+
+    league = write_league(directory)
+    header, rows = league_rows(league)
+    print_table(f"moola league — {league['runs']} finished runs in {directory}", header, rows)
+    print(f"wrote {directory / 'league.md'}, league.json, league.png", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -266,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_train(args)
         if args.command == "label":
             return run_label(args)
+        if args.command == "sweep":
+            return run_sweep(args)
+        if args.command == "league":
+            return run_league(args)
         return run_diagnose(args)
     except MoolaError as exc:
         print(f"moola {args.command}: error: {exc}", file=sys.stderr)

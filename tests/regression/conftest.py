@@ -56,3 +56,12 @@ def cached_run(balancer: str) -> TrainResult:
 def short_run() -> Any:
     """``short_run(name)`` -> the TrainResult of the seeded short run with that balancer."""
     return cached_run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist with ``--dist loadgroup`` (as ``nox -s tests`` passes), every test
+    that uses the cached short runs goes to one worker, so each run is trained once, not once
+    per worker (results are the same either way; only the time differs)."""
+    for item in items:
+        if "short_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("short_runs"))

@@ -21,7 +21,7 @@ a head that stops learning or blows up moves it far more).
 from __future__ import annotations
 
 import pytest
-from loss_curve_snapshot import CurveTolerance, curve_snapshot, tolerant_extension
+from loss_curve_snapshot import GOLDEN_DIR, CurveTolerance, curve_snapshot, tolerant_extension
 
 TOLERANCE = CurveTolerance(early_steps=80, early_rtol=1e-3, atol=1e-7, late_ratio=3.0)
 
@@ -32,3 +32,14 @@ BALANCERS = ["trunknorm", "uncertainty", "static", "gradnorm", "pcgrad", "famo"]
 def test_loss_curves_match_golden(balancer, short_run, snapshot) -> None:
     result = short_run(balancer)
     assert snapshot(extension_class=tolerant_extension(TOLERANCE)) == curve_snapshot(result)
+
+
+def test_every_golden_file_belongs_to_a_test() -> None:
+    """Unused goldens fail the run. syrupy's own unused-snapshot check does not see them: it
+    only matches snapshot files to tests under ``__snapshots__/<module>``, and the goldens live
+    in ``golden/`` (an extra file passed both serially and under pytest-xdist). This check is
+    the same in a serial run, in any xdist worker, and with ``-k`` selections."""
+    expected = {f"test_loss_curves_match_golden[{balancer}].json" for balancer in BALANCERS}
+    found = {path.name for path in GOLDEN_DIR.iterdir()}
+    assert not found - expected, f"unused goldens in {GOLDEN_DIR}: {sorted(found - expected)}"
+    assert not expected - found, f"missing goldens: {sorted(expected - found)}"

@@ -1,0 +1,115 @@
+"""One sweep run as a self-contained task: what every executor ships to a worker and gets back.
+
+The task is plain data (picklable), and :func:`execute_run` never raises: a diverged run, a
+bad input or a bug comes back as a failed :class:`RunOutcome` with its error, so one bad run
+cannot stop the others.
+
+Where the worker shares the driver's filesystem (process pool, in-process), the run writes
+straight into its folder, and a checkpoint left there by a killed sweep is resumed. Elsewhere
+(a Ray cluster) it trains in a private staging folder and returns the files' bytes; the driver
+writes them atomically, ``metrics.json`` last.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moola.errors import MoolaError
+from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from moola.train.config import TrainConfig
+from moola.train.loop import Trainer
+from moola.train.run import train_and_write
+
+
+@dataclass
+class RunTask:
+    name: str
+    config: dict[str, Any]  # TrainConfig fields; out_dir is the run's folder on the driver
+    shared_filesystem: bool
+    checkpoint: bytes | None = None  # remote workers: the driver's partial checkpoint, if any
+
+
+@dataclass
+class RunOutcome:
+    name: str
+    ok: bool
+    seconds: float
+    error: dict[str, Any] | None = None  # {"type", "message", "traceback"} when not ok
+    files: dict[str, bytes] | None = None  # remote workers: the run folder's files
+    resumed_at: int | None = None  # the checkpoint step the run continued from
+
+
+class _StagedTrainer(Trainer):
+    """A trainer whose checkpoints go to a staging folder while its config keeps the real one,
+    so metrics.json and checkpoints are identical whichever machine ran the run."""
+
+    staging: Path | None = None
+
+    def save(self, path: str | Path | None = None) -> Path:
+        if path is None and self.staging is not None:
+            path = self.staging / CHECKPOINT_NAME
+        return super().save(path)
+
+
+def execute_run(task: RunTask) -> RunOutcome:
+    """Train one run to completion; any failure is returned, not raised."""
+    started = time.perf_counter()
+    resumed_at: int | None = None
+    try:
+        if task.shared_filesystem:
+            out = Path(task.config["out_dir"])
+            trainer = _build(task.config, out / CHECKPOINT_NAME, out)
+            resumed_at = trainer.step or None
+            train_and_write(trainer, out)
+            files = None
+        else:
+            with tempfile.TemporaryDirectory(prefix="moola-run-") as tmp:
+                staging = Path(tmp)
+                if task.checkpoint is not None:
+                    (staging / CHECKPOINT_NAME).write_bytes(task.checkpoint)
+                trainer = _build(task.config, staging / CHECKPOINT_NAME, staging)
+                resumed_at = trainer.step or None
+                train_and_write(trainer, staging)
+                files = {p.name: p.read_bytes() for p in staging.iterdir() if p.is_file()}
+    except Exception as exc:  # every failure is data for the sweep, never a crash of it
+        error = {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "expected": isinstance(exc, MoolaError),
+            "traceback": traceback.format_exc(),
+        }
+        return RunOutcome(task.name, False, time.perf_counter() - started, error=error)
+    return RunOutcome(
+        task.name, True, time.perf_counter() - started, files=files, resumed_at=resumed_at
+    )
+
+
+def _build(config: dict[str, Any], checkpoint: Path, staging: Path) -> _StagedTrainer:
+    """A fresh trainer, or one resumed from ``checkpoint`` when a killed sweep left one of
+    this run (same config; a shorter run may be extended, which is bit-identical)."""
+    if checkpoint.is_file() and _resumable(load_checkpoint(checkpoint), config):
+        trainer = _StagedTrainer.resume(checkpoint, **config)
+    else:
+        trainer = _StagedTrainer(TrainConfig.from_dict(config))
+    assert isinstance(trainer, _StagedTrainer)
+    trainer.staging = staging
+    return trainer
+
+
+#: Config keys a checkpoint may differ in and still be continued by this run.
+_RESUMABLE_DIFFERENCES = frozenset({"out_dir", "progress", "steps"})
+
+
+def _resumable(state: dict[str, Any], config: dict[str, Any]) -> bool:
+    saved = state.get("config", {})
+    same = all(
+        saved.get(key) == value
+        for key, value in config.items()
+        if key not in _RESUMABLE_DIFFERENCES and key in saved
+    )
+    return same and int(state.get("step", 0)) <= int(config["steps"])

@@ -1,0 +1,124 @@
+"""The league table, on hand-made metrics.json files with hand-worked expected values."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moola.sweep.league import build_league, league_markdown, load_runs, mean_sd, write_league
+
+
+def fake_metrics(
+    balancer: str,
+    seed: int,
+    final: float,
+    *,
+    learned: bool,
+    accuracy: float,
+    best: float | None = None,
+    lr: float = 0.003,
+    seconds: float = 10.0,
+) -> dict[str, Any]:
+    """One head ("type", baseline 2.0) with the given final loss and accuracy."""
+    metrics: dict[str, Any] = {
+        "config": {
+            "balancer": balancer,
+            "seed": seed,
+            "data": "synthetic",
+            "lr": lr,
+            "out_dir": f"/x/{balancer}{seed}",
+            "steps": 200,
+        },
+        "tasks": {
+            "type": {
+                "initial": 2.2,
+                "final": final,
+                "baseline": 2.0,
+                "learned": learned,
+                "metrics": {"accuracy": accuracy, "baseline_accuracy": 0.4},
+            }
+        },
+        "timing": {"fit_seconds": seconds},
+    }
+    if best is not None:
+        metrics["best"] = {
+            "step": 100,
+            "tasks": {"type": {"loss": best, "learned": True, "metrics": {}}},
+        }
+    return metrics
+
+
+def write_runs(root: Path, runs: dict[str, dict[str, Any]]) -> None:
+    for name, metrics in runs.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_mean_and_sample_sd() -> None:
+    assert mean_sd([1.0, 3.0]) == {"mean": 2.0, "sd": pytest.approx(math.sqrt(2.0))}
+    assert mean_sd([5.0]) == {"mean": 5.0, "sd": None}
+    assert mean_sd([]) == {"mean": None, "sd": None}
+
+
+def test_league_groups_by_balancer_and_averages_over_seeds(tmp_path: Path) -> None:
+    write_runs(
+        tmp_path,
+        {
+            # static: final/baseline 0.5 and 0.7 -> mean 0.6, sd sqrt(0.02) = 0.1414
+            "a0": fake_metrics("static", 0, 1.0, learned=True, accuracy=0.6, seconds=10),
+            "a1": fake_metrics("static", 1, 1.4, learned=True, accuracy=0.8, seconds=14),
+            # famo: one learned of two; best recorded on both (0.8/2, 1.2/2 -> 0.5 mean)
+            "b0": fake_metrics("famo", 0, 1.9, learned=True, accuracy=0.5, best=0.8),
+            "b1": fake_metrics("famo", 1, 2.1, learned=False, accuracy=0.4, best=1.2),
+        },
+    )
+    (tmp_path / "unfinished").mkdir()  # no metrics.json: not a finished run
+    (tmp_path / "unfinished" / "checkpoint.pt").write_bytes(b"")
+    league = build_league(load_runs(tmp_path))
+    assert league["runs"] == 4 and league["setting_keys"] == []
+    groups = {g["balancer"]: g for g in league["groups"]}
+    static = groups["static"]
+    assert static["seeds"] == [0, 1] and static["n"] == 2
+    head = static["heads"]["type"]
+    assert head["final_over_baseline"]["mean"] == pytest.approx(0.6)
+    assert head["final_over_baseline"]["sd"] == pytest.approx(math.sqrt(0.02))
+    assert head["best_over_baseline"] is None  # not recorded: n/a
+    assert head["metric"]["name"] == "accuracy"
+    assert head["metric"]["mean"] == pytest.approx(0.7)
+    assert head["constant"] == {"mean": pytest.approx(0.4), "sd": pytest.approx(0.0)}
+    assert head["learned_final"] == 1.0 and head["learned_best"] is None
+    assert static["run_seconds"]["mean"] == pytest.approx(12.0)
+
+    famo = groups["famo"]["heads"]["type"]
+    assert famo["final_over_baseline"]["mean"] == pytest.approx(1.0)
+    assert famo["best_over_baseline"]["mean"] == pytest.approx(0.5)
+    assert famo["learned_final"] == 0.5 and famo["learned_best"] == 1.0
+
+    text = league_markdown(league)
+    assert "| static | type | 2 | 0.600 ± 0.141 | n/a | accuracy 0.700 ± 0.141" in text
+    assert "| 100% | n/a | 12.0 ± 2.8 |" in text
+
+
+def test_varying_settings_split_the_groups(tmp_path: Path) -> None:
+    write_runs(
+        tmp_path,
+        {
+            "x0": fake_metrics("static", 0, 1.0, learned=True, accuracy=0.6, lr=0.001),
+            "x1": fake_metrics("static", 1, 1.2, learned=True, accuracy=0.6, lr=0.001),
+            "y0": fake_metrics("static", 0, 1.8, learned=False, accuracy=0.4, lr=0.003),
+        },
+    )
+    league = write_league(tmp_path)
+    assert league["setting_keys"] == ["lr"]  # steps is the same everywhere: not a setting
+    assert [(g["settings"], g["n"]) for g in league["groups"]] == [
+        ({"lr": 0.001}, 2),
+        ({"lr": 0.003}, 1),
+    ]
+    assert league["groups"][1]["heads"]["type"]["final_over_baseline"]["sd"] is None
+    assert "lr=0.001" in (tmp_path / "league.md").read_text()
+    assert json.loads((tmp_path / "league.json").read_text()) == league
+    assert (tmp_path / "league.png").read_bytes()[:4] == b"\x89PNG"
