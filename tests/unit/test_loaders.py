@@ -304,3 +304,21 @@ def test_load_windows_rejects_unknown_and_missing_sources(tmp_path):
         load_windows(tmp_path / "nowhere")
     with pytest.raises(DataValidationError, match=r"has no bars\.csv or labels\.csv"):
         load_windows(tmp_path)
+
+
+def test_real_series_source_labels_the_installed_bars_like_moola_label() -> None:
+    from moola.data.labeling import backtesting_series_path, label_file
+
+    path = backtesting_series_path("GOOG")
+    if path is None:
+        pytest.skip("the backtesting package (moola[real]) is not installed")
+    windows = load_windows("backtesting:GOOG")
+    expected = label_file(path)
+    assert np.array_equal(windows.ohlc, expected.ohlc)
+    assert np.array_equal(windows.label, expected.label)
+    assert windows.start_bar is not None and np.array_equal(windows.start_bar, expected.start_bar)
+
+
+def test_unknown_real_series_names_the_valid_ones() -> None:
+    with pytest.raises(DataValidationError, match=r"backtesting:EURUSD, backtesting:GOOG"):
+        load_windows("backtesting:BTC")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from moola.atomic import atomic_write
+from moola.data.labeling import BACKTESTING_FILES, LabelRule, backtesting_series_path, label_file
 from moola.data.synthetic import generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
 from moola.errors import DataValidationError
@@ -305,14 +306,40 @@ def load_csv(
         ) from exc
 
 
+#: Real bar series shipped by the ``backtesting`` package, usable as ``--data backtesting:NAME``.
+REAL_PREFIX = "backtesting:"
+REAL_SOURCES = tuple(f"{REAL_PREFIX}{name}" for name in BACKTESTING_FILES)
+
+
+def load_real_series(source: str, *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
+    """``backtesting:EURUSD`` (5000 hourly bars) or ``backtesting:GOOG`` (2148 daily bars), cut
+    and labelled by the default :class:`~moola.data.labeling.LabelRule`. The files are read
+    where ``pip install backtesting`` put them (AGPL-3.0, never copied into moola)."""
+    name = source[len(REAL_PREFIX) :]
+    if name not in BACKTESTING_FILES:
+        raise DataValidationError(
+            f"unknown real series {source!r}; choose one of {', '.join(REAL_SOURCES)}"
+        )
+    path = backtesting_series_path(name)
+    if path is None:
+        raise DataValidationError(
+            f"{source} needs the 'backtesting' package, which ships the bars: "
+            "pip install backtesting"
+        )
+    return label_file(path, LabelRule(window=window))
+
+
 def load_windows(source: str | os.PathLike[str], *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
-    """Load ``"synthetic"``, a ``.parquet`` file or a directory holding bars.csv + labels.csv."""
+    """Load ``"synthetic"``, ``"backtesting:NAME"`` (real bars, labelled by ``moola label``'s
+    rule), a ``.parquet`` file or a directory holding bars.csv + labels.csv."""
     accepted = (
-        "accepted sources are 'synthetic', a .parquet file, "
+        f"accepted sources are 'synthetic', {', '.join(REAL_SOURCES)}, a .parquet file, "
         f"or a directory containing {BARS_CSV} and {LABELS_CSV}"
     )
     if isinstance(source, str) and source.strip().lower() == "synthetic":
         return generate_synthetic(window=window)
+    if isinstance(source, str) and source.startswith(REAL_PREFIX):
+        return load_real_series(source, window=window)
     path = Path(source)
     if path.suffix.lower() == ".parquet":
         if not path.is_file():
