@@ -109,3 +109,9 @@ def test_run_names_are_filesystem_safe_and_distinguish_paths() -> None:
     odd = run_name("synthetic", {"model": {"hidden_size": 8}}, "famo", 2)
     assert "/" not in odd and " " not in odd and "{" not in odd
     assert odd == run_name("synthetic", {"model": {"hidden_size": 8}}, "famo", 2)
+
+
+def test_a_real_series_source_gets_a_readable_folder_name() -> None:
+    assert (
+        run_name("backtesting:GOOG", {}, "static", 3) == "backtesting-GOOG__static__seed3"
+    )  # a name, not a path: nothing to hash

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from moola.balancing import BALANCERS
+from moola.data.loaders import REAL_SOURCES
 from moola.errors import ConfigError
 from moola.train.config import TrainConfig
 
@@ -250,6 +251,8 @@ def _slug(text: str, limit: int = 40) -> str:
 def _data_slug(data: str) -> str:
     if data == "synthetic":
         return data
+    if data in REAL_SOURCES:  # a name, not a path: "backtesting:EURUSD" -> "backtesting-EURUSD"
+        return data.replace(":", "-")
     stem = Path(data.rstrip("/\\")).name or "data"
     return f"{_slug(stem)}-{_short_hash(data)}"
 
