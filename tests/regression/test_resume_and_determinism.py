@@ -9,21 +9,18 @@ import torch
 
 from moola.balancing import BALANCERS
 from moola.train import TrainConfig, Trainer
+from tiny_config import tiny_config
 
 
-def tiny_config(balancer: str, steps: int, out_dir: Path | None = None) -> TrainConfig:
-    return TrainConfig(
+def tiny_run(balancer: str, steps: int, out_dir: Path | None = None) -> TrainConfig:
+    return tiny_config(
         balancer=balancer,
         steps=steps,
         n_windows=96,
         window=32,
-        batch_size=8,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
         log_every=5,
         eval_every=10,
         out_dir=None if out_dir is None else str(out_dir),
-        progress=False,
     )
 
 
@@ -33,25 +30,25 @@ def assert_same_model(a: Trainer, b: Trainer) -> None:
 
 
 def test_reruns_are_bit_identical() -> None:
-    first, second = Trainer(tiny_config("trunknorm", 20)), Trainer(tiny_config("trunknorm", 20))
+    first, second = Trainer(tiny_run("trunknorm", 20)), Trainer(tiny_run("trunknorm", 20))
     h1, h2 = first.fit().history, second.fit().history
     assert h1.state_dict() == h2.state_dict()
     assert_same_model(first, second)
 
 
 def test_different_seeds_give_different_runs() -> None:
-    base = tiny_config("trunknorm", 10)
+    base = tiny_run("trunknorm", 10)
     other = TrainConfig(**{**base.to_dict(), "seed": 1})
     assert Trainer(base).fit().history.losses != Trainer(other).fit().history.losses
 
 
 @pytest.mark.parametrize("balancer", sorted(BALANCERS))
 def test_resume_continues_exactly(balancer: str, tmp_path: Path) -> None:
-    straight = Trainer(tiny_config(balancer, 23))
+    straight = Trainer(tiny_run(balancer, 23))
     straight_history = straight.fit().history
 
     # 13 is off the 5-step log grid and off the 10-step refresh grid of the default balancer.
-    interrupted = Trainer(tiny_config(balancer, 13, tmp_path))
+    interrupted = Trainer(tiny_run(balancer, 13, tmp_path))
     interrupted.fit()
     checkpoint = interrupted.save()
     resumed = Trainer.resume(checkpoint, steps=23)
@@ -67,11 +64,11 @@ def test_resume_continues_exactly(balancer: str, tmp_path: Path) -> None:
 
 def test_resume_from_a_periodic_checkpoint_on_a_validation_step(tmp_path: Path) -> None:
     """The checkpoint at step 20 follows the validation at step 20: a resume must keep it."""
-    straight = Trainer(tiny_config("trunknorm", 23))
+    straight = Trainer(tiny_run("trunknorm", 23))
     straight_history = straight.fit().history
 
     config = TrainConfig(
-        **{**tiny_config("trunknorm", 23, tmp_path).to_dict(), "checkpoint_every": 10}
+        **{**tiny_run("trunknorm", 23, tmp_path).to_dict(), "checkpoint_every": 10}
     )
     Trainer(config).fit()  # leaves the periodic checkpoint of step 20, as a killed run would
     resumed = Trainer.resume(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,23 +14,11 @@ from moola.data import FEATURE_NAMES
 from moola.errors import ConfigError, MoolaError
 from moola.train import BEST_NAME, TrainConfig, Trainer, load_best
 from moola.train.metrics import Evaluation
+from tiny_config import tiny_config
 
 
-def tiny(**overrides: object) -> TrainConfig:
-    base: dict[str, object] = dict(
-        steps=24,
-        n_windows=64,
-        window=24,
-        batch_size=8,
-        lr=1e-2,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
-        log_every=4,
-        eval_every=4,
-        out_dir=None,
-        progress=False,
-    )
-    return TrainConfig(**{**base, **overrides})  # type: ignore[arg-type]
+def tiny(**overrides: Any) -> TrainConfig:
+    return tiny_config(**{"steps": 24, "lr": 1e-2, "log_every": 4, "eval_every": 4, **overrides})
 
 
 def mean_ratio(row: dict[str, float], baselines: dict[str, float]) -> float:

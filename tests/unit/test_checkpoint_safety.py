@@ -20,6 +20,7 @@ from moola.cli import main
 from moola.errors import MoolaError
 from moola.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from moola.train.checkpoint import CheckpointError
+from tiny_config import tiny_config
 
 
 class OpenFile:
@@ -111,19 +112,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_by_the_installed_command(
 
 
 def tiny(balancer: str) -> TrainConfig:
-    return TrainConfig(
-        balancer=balancer,
-        steps=3,
-        n_windows=48,
-        window=24,
-        batch_size=8,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
-        log_every=2,
-        eval_every=0,
-        out_dir=None,
-        progress=False,
-    )
+    return tiny_config(balancer=balancer, steps=3, n_windows=48, log_every=2)
 
 
 @pytest.mark.parametrize("balancer", sorted(BALANCERS))

@@ -13,8 +13,9 @@ import torch
 
 from moola.cli import main
 from moola.data import FEATURE_NAMES
-from moola.train import TrainConfig, Trainer, load_checkpoint
+from moola.train import Trainer, load_checkpoint
 from moola.train.checkpoint import CHECKPOINT_NAME, CheckpointError
+from tiny_config import tiny_config
 
 SIZES = {"hidden_size": 8, "projection_dim": 8}  # not the default: diagnose must read it
 
@@ -22,17 +23,8 @@ SIZES = {"hidden_size": 8, "projection_dim": 8}  # not the default: diagnose mus
 @pytest.fixture(scope="module")
 def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("good")
-    config = TrainConfig(
-        steps=4,
-        n_windows=48,
-        window=105,
-        batch_size=8,
-        model=SIZES,
-        threads=1,
-        log_every=2,
-        eval_every=0,
-        out_dir=str(out),
-        progress=False,
+    config = tiny_config(
+        steps=4, n_windows=48, window=105, model=SIZES, log_every=2, out_dir=str(out)
     )
     trainer = Trainer(config)
     trainer.fit()

@@ -7,22 +7,11 @@ from torch import nn
 
 from moola.seeding import set_rng_state
 from moola.train import TrainConfig, Trainer
+from tiny_config import tiny_config
 
 
 def tiny(seed: int, steps: int = 3) -> TrainConfig:
-    return TrainConfig(
-        seed=seed,
-        steps=steps,
-        n_windows=64,
-        window=24,
-        batch_size=8,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
-        log_every=1,
-        eval_every=0,
-        out_dir=None,
-        progress=False,
-    )
+    return tiny_config(seed=seed, steps=steps, log_every=1)
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,22 +13,11 @@ from moola.atomic import WriteError
 from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from moola.train.checkpoint import CHECKPOINT_NAME
+from tiny_config import tiny_config
 
 
-def tiny(**overrides: object) -> TrainConfig:
-    base: dict[str, object] = dict(
-        steps=12,
-        n_windows=64,
-        window=24,
-        batch_size=8,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
-        log_every=4,
-        eval_every=0,
-        out_dir=None,
-        progress=False,
-    )
-    return TrainConfig(**{**base, **overrides})  # type: ignore[arg-type]
+def tiny(**overrides: Any) -> TrainConfig:
+    return tiny_config(**{"steps": 12, "log_every": 4, **overrides})
 
 
 def test_history_has_one_row_per_log_interval_and_finite_losses() -> None:
