@@ -6,27 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from moola.data import CANDLE_FEATURES, FEATURE_NAMES, build_features
 from moola.errors import ConfigError, InputValidationError
+from ohlc_strategies import valid_ohlc
 
 FAST = settings(max_examples=50, deadline=None)
-
-
-@st.composite
-def valid_ohlc(draw, n: int | None = None, k: int | None = None):
-    """Valid OHLC on a price grid: distinct prices differ by >= 0.1 %, equal ticks are equal."""
-    n = draw(st.integers(1, 3)) if n is None else n
-    k = draw(st.integers(2, 40)) if k is None else k
-    ticks = np.sort(draw(hnp.arrays(np.int64, (n, k, 4), elements=st.integers(0, 1000))), axis=-1)
-    swap = draw(hnp.arrays(np.bool_, (n, k)))
-    base = draw(st.floats(0.5, 2000.0))
-    prices = base * (1000.0 + ticks) / 1000.0
-    low, mid_a, mid_b, high = (prices[..., i] for i in range(4))
-    open_ = np.where(swap, mid_b, mid_a)
-    close = np.where(swap, mid_a, mid_b)
-    return np.stack([open_, high, low, close], axis=-1)
 
 
 def test_feature_names_are_the_originals_in_order():
@@ -138,21 +123,9 @@ def test_scale_invariance(ohlc, factor):
     )
 
 
-@FAST
-@given(data=st.data())
-def test_causality_changing_bar_j_keeps_earlier_bars_exactly(data):
-    ohlc = data.draw(valid_ohlc())
-    other = data.draw(valid_ohlc(n=ohlc.shape[0], k=ohlc.shape[1]))
-    j = data.draw(st.integers(0, ohlc.shape[1] - 1))
-    changed = ohlc.copy()
-    changed[:, j:] = other[:, j:]
-    before = build_features(ohlc, feature_set="all")
-    after = build_features(changed, feature_set="all")
-    np.testing.assert_array_equal(after[:, :j], before[:, :j])
-
-
 def test_causality_catches_a_changed_bar():
-    # Sanity check of the property above: a change at bar j does show up from bar j on.
+    # Sanity check of test_swing_features.py::test_every_feature_is_causal: a change at
+    # bar j does show up from bar j on.
     ohlc = np.tile(np.array([10.0, 11.0, 9.0, 10.5]), (1, 10, 1))
     changed = ohlc.copy()
     changed[0, 6] = [10.0, 14.0, 9.0, 13.0]

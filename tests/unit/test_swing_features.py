@@ -30,6 +30,7 @@ from moola.data.candles import Candles, FeatureSettings
 from moola.data.swing import ZigzagTrack, swing_features
 from moola.data.windows import ohlc_is_valid
 from moola.errors import ConfigError, InputValidationError
+from ohlc_strategies import ohlc_with_ties, valid_ohlc
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -257,34 +258,6 @@ def test_vectorised_equals_reference_exactly_on_hand_made_series():
 # ---------------------------------------------------------------- properties
 
 
-@st.composite
-def ohlc_with_ties(draw, n: int | None = None, k: int | None = None):
-    """Valid OHLC on a price grid with many ties: flat bars, zero ranges, repeated prices.
-
-    ``levels`` small gives constant prices and flat bars; large gives distinct prices that
-    differ by >= 0.1 % (so scaling cannot round two of them together).
-    """
-    n = draw(st.integers(1, 3)) if n is None else n
-    k = draw(st.integers(2, 60)) if k is None else k
-    levels = draw(st.sampled_from([1, 2, 4, 50, 1000]))
-    walk = draw(st.booleans())
-    ticks = np.sort(
-        draw(hnp.arrays(np.int64, (n, k, 4), elements=st.integers(0, levels - 1))), axis=-1
-    )
-    if walk:  # a trending series: bars drift apart, so swings get confirmed
-        ticks = ticks + np.cumsum(
-            draw(hnp.arrays(np.int64, (n, k, 1), elements=st.integers(-3, 3))), axis=1
-        )
-        ticks -= ticks.min() - 1
-    swap = draw(hnp.arrays(np.bool_, (n, k)))
-    base = draw(st.floats(0.5, 2000.0))
-    prices = base * (1000.0 + ticks) / 1000.0
-    low, mid_a, mid_b, high = (prices[..., i] for i in range(4))
-    return np.stack(
-        [np.where(swap, mid_b, mid_a), high, low, np.where(swap, mid_a, mid_b)], axis=-1
-    )
-
-
 @FAST
 @given(ohlc=ohlc_with_ties())
 def test_every_feature_is_in_its_documented_range_and_never_nan(ohlc):
@@ -306,11 +279,16 @@ def test_every_feature_is_scale_invariant(ohlc, factor):
     )
 
 
-@FAST
+@settings(max_examples=110, deadline=None)  # the 60 + 50 of the two tests it replaces
 @given(data=st.data())
 def test_every_feature_is_causal(data):
-    ohlc = data.draw(ohlc_with_ties())
-    other = data.draw(ohlc_with_ties(n=ohlc.shape[0], k=ohlc.shape[1]))
+    """Changing bars j.. leaves every feature of bars ..j-1 bit for bit the same.
+
+    Draws from both strategies (and mixes them): distinct prices and heavy ties.
+    """
+    ohlc = data.draw(st.one_of(valid_ohlc(), ohlc_with_ties()))
+    n, k = ohlc.shape[:2]
+    other = data.draw(st.one_of(valid_ohlc(n=n, k=k), ohlc_with_ties(n=n, k=k)))
     j = data.draw(st.integers(0, ohlc.shape[1] - 1))
     changed = ohlc.copy()
     changed[:, j:] = other[:, j:]
