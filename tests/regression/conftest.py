@@ -34,6 +34,7 @@ DEFAULT_RUN: dict[str, Any] = {**SHORT_RUN, "steps": 600, "batch_size": 64}
 FAILING_RUN: dict[str, Any] = dict(
     balancer="legacy",
     countdown_units="bars",
+    features="original",  # the failing run's inputs (the move group came later)
     n_windows=512,
     batch_size=32,
     lr=1e-3,

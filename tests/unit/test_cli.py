@@ -91,7 +91,7 @@ def test_feature_names_are_recorded_by_diagnose_and_train(
 
     assert main(["diagnose", "--json", "--batch-size", "4"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["features"] == "original" and tuple(result["feature_names"]) == FEATURE_NAMES
+    assert result["features"] == "all" and tuple(result["feature_names"]) == FEATURE_NAMES
     assert main(["diagnose", "--batch-size", "4", "--features", "position,candle"]) == 0
     table = capsys.readouterr().out
     assert "features position,candle (7)" in table and "range_z" in table

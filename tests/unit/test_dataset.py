@@ -123,14 +123,14 @@ def test_windows_validate_names_bad_row(windows):
 
 def test_dataset_shapes_and_dtypes(windows):
     ds = WindowDataset(windows)
-    assert len(ds) == 40 and ds.window == 32 and ds.n_features == len(FEATURE_NAMES) == 13
+    assert len(ds) == 40 and ds.window == 32 and ds.n_features == len(FEATURE_NAMES) == 16
     assert ds.feature_names == FEATURE_NAMES
-    assert ds.x.shape == (40, 32, 13) and ds.x.dtype == torch.float32
+    assert ds.x.shape == (40, 32, 16) and ds.x.dtype == torch.float32
     for name in ("label", "expansion_start", "expansion_end"):
         assert getattr(ds, name).shape == (40,) and getattr(ds, name).dtype == torch.int64
     item = ds[5]
     assert set(item) == {"x", "label", "expansion_start", "expansion_end"}
-    assert item["x"].shape == (32, 13)
+    assert item["x"].shape == (32, 16)
     assert int(item["label"]) == windows.label[5]
     assert int(item["expansion_end"]) == windows.expansion_end[5]
     with pytest.raises(IndexError):
@@ -139,7 +139,7 @@ def test_dataset_shapes_and_dtypes(windows):
 
 def test_dataset_batches_through_a_dataloader(windows):
     batch = next(iter(DataLoader(WindowDataset(windows), batch_size=8)))
-    assert batch["x"].shape == (8, 32, 13)
+    assert batch["x"].shape == (8, 32, 16)
     assert batch["label"].shape == (8,) and batch["label"].dtype == torch.int64
 
 
@@ -150,7 +150,7 @@ def test_dataset_uses_given_features_and_checks_them(windows):
     assert ds.feature_names == ("a", "b", "c")
     with pytest.raises(InputValidationError, match=r"shape \(40, 32, F\)"):
         WindowDataset(windows, features=np.zeros((40, 31, 3)), feature_names=("a", "b", "c"))
-    with pytest.raises(InputValidationError, match=r"3 columns but 13 feature names"):
+    with pytest.raises(InputValidationError, match=r"3 columns but 16 feature names"):
         WindowDataset(windows, features=feats)
     feats[4, 6, 1] = np.nan
     with pytest.raises(InputValidationError, match=r"row 4, bar 6"):

@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moola.data import CANDLE_FEATURES, FEATURE_NAMES, build_features
+from moola.data import CANDLE_FEATURES, FEATURE_NAMES, build_features, feature_names
 from moola.errors import ConfigError, InputValidationError
 from ohlc_strategies import valid_ohlc
 
 FAST = settings(max_examples=50, deadline=None)
 
 
-def test_feature_names_are_the_originals_in_order():
-    assert FEATURE_NAMES == (
+def test_feature_names_are_the_originals_in_order_then_the_moves():
+    original = (
         "open_norm",
         "close_norm",
         "body_pct",
@@ -30,6 +30,10 @@ def test_feature_names_are_the_originals_in_order():
         "consolidation_proxy",
         "position",
     )
+    assert feature_names("original") == original
+    # The default set, ``all``: the original's 12 bar features, the moves, then the position.
+    moves = ("move_body", "move_close_change", "move_from_start")
+    assert (*original[:-1], *moves, "position") == FEATURE_NAMES
     assert FEATURE_NAMES[:6] == CANDLE_FEATURES
 
 
@@ -88,14 +92,18 @@ def test_batch_shapes_and_groups_are_independent_columns():
     rng = np.random.default_rng(1)
     base = 50 + rng.random((4, 30, 1))
     ohlc = np.concatenate([base, base * 1.01, base * 0.99, base], axis=-1)
-    full = build_features(ohlc)
-    assert full.shape == (4, 30, 13) and full.dtype == np.float32
-    np.testing.assert_allclose(full[0, :, 12], np.arange(30) / 29)
+    full = build_features(ohlc)  # the default set, all: candle 6, swing 6, move 3, position
+    assert full.shape == (4, 30, 16) and full.dtype == np.float32
+    np.testing.assert_allclose(full[0, :, 15], np.arange(30) / 29)
     candles = build_features(ohlc, feature_set="candle")
     assert candles.shape == (4, 30, 6)
     np.testing.assert_array_equal(candles, full[..., :6])
     swing = build_features(ohlc, feature_set="swing")
     np.testing.assert_array_equal(swing, full[..., 6:12])
+    move = build_features(ohlc, feature_set="move")
+    np.testing.assert_array_equal(move, full[..., 12:15])
+    original = build_features(ohlc, feature_set="original")
+    np.testing.assert_array_equal(original, full[..., [*range(12), 15]])
 
 
 def test_zero_range_bars_never_give_nan():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from moola.data import FEATURE_NAMES
+from moola.data import FEATURE_NAMES, feature_names
 from moola.errors import ConfigError, InputValidationError
 from moola.models.jade_core import LOG_SIGMA_INIT, OUTPUT_KEYS, JadeCompact, JadeConfig
 from moola.seeding import seed_everything
@@ -168,7 +168,15 @@ def test_default_parameter_count_in_documented_range():
     # per-bar heads 2 * (192 + 1) = 386; 4 log-sigmas. With 7 inputs the LSTM had
     # 2 * 4*96 * 6 = 4,608 fewer: 93,707, the count before the swing group.
     assert n == 85_248 + 12_352 + 195 + 130 + 386 + 4 == 98_315
-    assert model.config.n_features == len(FEATURE_NAMES) == 13
+    assert model.config.n_features == len(feature_names("original")) == 13
+
+
+def test_the_default_training_model_has_the_default_feature_sets_width() -> None:
+    """moola train builds its model for the default set ``all`` (16 inputs): 3 more inputs
+    than the original's 13 add 3 x 768 LSTM weights to the 98,315 above."""
+    model = JadeCompact(JadeConfig(n_features=len(FEATURE_NAMES)))
+    assert len(FEATURE_NAMES) == 16
+    assert model.num_parameters() == 98_315 + 3 * 768 == 100_619
 
 
 @pytest.mark.parametrize(("num_layers", "projection_dim", "n_classes", "n_features"), CONFIGS)

@@ -42,7 +42,7 @@ FROZEN_CHANGES: list[tuple[str, Any, Any]] = [
     ("n_windows", 64, 48),
     ("window", 32, 24),
     ("bf16", True, False),
-    ("features", "candle,move,position", "original"),
+    ("features", "candle,move,position", "all"),
 ]
 
 

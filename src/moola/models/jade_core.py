@@ -45,8 +45,8 @@ _LOG_SIGMA_ATTR: dict[str, str] = {
 class JadeConfig:
     """Every size of JadeCompact. Defaults match the original model.
 
-    ``n_features`` = 13, the original's feature count and moola's default feature set
-    (``original``); the trainer always passes the count of the features it built.
+    ``n_features`` = 13, the original's feature count (the ``original`` feature set); the
+    trainer always passes the count of the features it built (16 for the default, ``all``).
     """
 
     n_features: int = 13
