@@ -122,3 +122,23 @@ def test_varying_settings_split_the_groups(tmp_path: Path) -> None:
     assert "lr=0.001" in (tmp_path / "league.md").read_text()
     assert json.loads((tmp_path / "league.json").read_text()) == league
     assert (tmp_path / "league.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_head_learned_counts_seeds_on_which_all_heads_learned(tmp_path: Path) -> None:
+    """Per head, type and binary each learn on 2 of 3 seeds, but every head only on seed 0."""
+    runs = {}
+    for seed, (type_ok, binary_ok) in enumerate([(True, True), (True, False), (False, True)]):
+        metrics = fake_metrics("trunknorm", seed, 1.0, learned=type_ok, accuracy=0.6, best=0.8)
+        metrics["tasks"]["binary"] = {**metrics["tasks"]["type"], "learned": binary_ok}
+        metrics["best"]["tasks"]["binary"] = {"loss": 0.8, "learned": seed != 2, "metrics": {}}
+        runs[f"r{seed}"] = metrics
+    write_runs(tmp_path, runs)
+    (group,) = build_league(load_runs(tmp_path))["groups"]
+    assert group["heads"]["type"]["learned_final"] == pytest.approx(2 / 3)
+    assert group["heads"]["binary"]["learned_final"] == pytest.approx(2 / 3)
+    assert group["every_head_learned_final"] == pytest.approx(1 / 3)
+    # best: type learned on every seed (fake_metrics), binary on seeds 0 and 1
+    assert group["every_head_learned_best"] == pytest.approx(2 / 3)
+    assert "| synthetic | - | trunknorm | 3 | 33% | 67% |" in league_markdown(
+        build_league(load_runs(tmp_path))
+    )

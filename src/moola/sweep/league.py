@@ -7,7 +7,10 @@ it at any time (also while a sweep is still running). For each group and head:
   (``best`` exists only where the run recorded a best step; otherwise n/a);
 * the validation metric against the constant predictor's, mean ± sd;
 * the share of seeds on which the head learned (final verdict, best verdict);
-* the run time (fit seconds), mean ± sd.
+* the run time (fit seconds), mean ± sd;
+
+and per group, the share of seeds on which **every** head learned (final, best): the
+measure of "every head learns on 4 of 5 seeds".
 
 Settings that vary between runs (any config key other than seed, balancer, data, output
 folder and progress) define separate groups, so a ``--set lr=...`` axis gets its own rows.
@@ -130,11 +133,18 @@ def _summarise(group: dict[str, Any]) -> dict[str, Any]:
         }
         heads[name] = head
     seconds = [m["timing"]["fit_seconds"] for m in metrics if "timing" in m]
+    with_best = [m["best"]["tasks"] for m in metrics if isinstance(m.get("best"), dict)]
     return {
         **group,
         "seeds": sorted(m.get("config", {}).get("seed") for m in metrics),
         "n": len(metrics),
         "run_seconds": mean_sd(seconds),
+        "every_head_learned_final": share(
+            [all(t["learned"] for t in m.get("tasks", {}).values()) for m in metrics]
+        ),
+        "every_head_learned_best": share(
+            [all(t["learned"] for t in tasks.values()) for tasks in with_best]
+        ),
         "heads": heads,
     }
 
@@ -207,6 +217,19 @@ def league_markdown(league: dict[str, Any]) -> str:
         "|" + "|".join("---" for _ in header) + "|",
     ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += [
+        "",
+        "Share of seeds on which every head learned:",
+        "",
+        "| data | settings | balancer | seeds | every head learned (final) | (best) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {group['data']} | {_settings_label(group['settings'])} | {group['balancer']} | "
+        f"{group['n']} | {_pct(group['every_head_learned_final'])} | "
+        f"{_pct(group['every_head_learned_best'])} |"
+        for group in league["groups"]
+    ]
     return "\n".join(lines) + "\n"
 
 
