@@ -30,8 +30,9 @@ def install_project(session: nox.Session, extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """Unit, regression and (untimed) benchmark tests; args after -- go to pytest.
 
-    ``nox -s tests -- -n auto`` runs them in parallel (pytest-xdist); ``--dist loadgroup``
-    keeps the regression tests that share cached runs on one worker (no effect without -n).
+    They run in parallel on every core (pytest-xdist, ``-n auto``); ``nox -s tests -- -n 0``
+    runs them serially. ``--dist loadgroup`` keeps the regression tests that share cached
+    runs on one worker.
     """
     install_project(session, "test")
     session.run(
@@ -40,6 +41,8 @@ def tests(session: nox.Session) -> None:
         "tests/regression",
         "tests/benchmarks",
         "--benchmark-disable",
+        "-n",
+        "auto",
         "--dist=loadgroup",
         *session.posargs,
         env={"OMP_NUM_THREADS": "1"},
