@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--balancer", default=DEFAULT_BALANCER, help=f"one of: {balancers}")
     diag.add_argument("--seed", type=int, default=0)
     diag.add_argument("--data", default="synthetic")
-    diag.add_argument("--features", default=DEFAULT_FEATURE_SET, help=features_help)
+    diag.add_argument(
+        "--features", help=f"{features_help} (with --checkpoint: the checkpoint's by default)"
+    )
     diag.add_argument("--batch-size", type=int, default=32)
     diag.add_argument("--countdown-units", choices=["normalized", "bars"], default="normalized")
     diag.add_argument(

@@ -22,6 +22,13 @@ from moola.models import JadeCompact, JadeConfig
 from moola.probe import ProbeReport, probe_from_graph
 from moola.seeding import seed_everything
 from moola.tasks import make_tasks
+from moola.train.checkpoint import (
+    CheckpointError,
+    check_feature_names,
+    check_model_shapes,
+    load_checkpoint,
+)
+from moola.train.config import resolve_device
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class DiagnoseConfig:
     device: str = "cpu"
     window: int = 105
     checkpoint: str | None = None  # a trained model to probe instead of a fresh one
-    features: str = DEFAULT_FEATURE_SET  # a feature set name or comma-separated groups
+    #: A feature set name or comma-separated groups; None: the checkpoint's, else the default.
+    features: str | None = None
 
 
 def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> dict[str, Any]:
@@ -45,14 +53,22 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
     """
     if config.batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {config.batch_size}")
+    device = resolve_device(config.device)
+    state = None if config.checkpoint is None else load_checkpoint(config.checkpoint)
+    features = config.features
+    if features is None:
+        features = DEFAULT_FEATURE_SET if state is None else state["config"].get("features")
+        if not isinstance(features, str):
+            raise CheckpointError(
+                f"checkpoint {config.checkpoint}: config['features'] is not a str"
+            )
     generator = seed_everything(config.seed)
-    device = torch.device(config.device)
     if windows is None:
         if config.data == "synthetic":
             windows = generate_synthetic(SyntheticConfig(window=config.window, seed=config.seed))
         else:
             windows = load_windows(config.data, window=config.window)
-    dataset = WindowDataset(windows.validate(), feature_set=config.features)
+    dataset = WindowDataset(windows.validate(), feature_set=features)
     idx = torch.randperm(len(dataset), generator=generator)[: config.batch_size]
     batch = dataset.subset(idx.numpy())
     tasks = make_tasks(countdown_units=config.countdown_units)
@@ -64,10 +80,10 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
     }
     x = batch.x.to(device)
 
-    if config.checkpoint is None:
+    if state is None:
         model = JadeCompact(JadeConfig(n_features=dataset.n_features))
     else:
-        model = load_trained_model(config.checkpoint, dataset)
+        model = trained_model(state, str(config.checkpoint), dataset)
     model.to(device).eval()
     balancer = make_balancer(config.balancer, tasks, device=device)
 
@@ -92,22 +108,14 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
         "seed": config.seed,
         "batch_size": int(x.shape[0]),
         "countdown_units": config.countdown_units,
-        "features": config.features,
+        "features": features,
         "feature_names": list(dataset.feature_names),
         **result,
     }
 
 
-def load_trained_model(path: str, dataset: WindowDataset) -> JadeCompact:
+def trained_model(state: dict[str, Any], path: str, dataset: WindowDataset) -> JadeCompact:
     """The checkpoint's model, built from its own configuration and checked against the data."""
-    from moola.train.checkpoint import (
-        CheckpointError,
-        check_feature_names,
-        check_model_shapes,
-        load_checkpoint,
-    )
-
-    state = load_checkpoint(path)
     sizes = state["config"].get("model", {})
     if not isinstance(sizes, dict):
         raise CheckpointError(f"checkpoint {path}: config['model'] is not a dict")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from moola.cli import main
 
@@ -103,6 +104,38 @@ def test_feature_names_are_recorded_by_diagnose_and_train(
     assert metrics["config"]["features"] == "candle,move,position"
     assert tuple(metrics["feature_names"]) == feature_names("candle,move,position")
     assert len(metrics["feature_names"]) == 10
+
+    # diagnose --checkpoint builds the checkpoint's features unless told otherwise
+    capsys.readouterr()
+    assert main(["diagnose", "--json", "--batch-size", "4", "--checkpoint", str(out)]) == 0
+    probed = json.loads(capsys.readouterr().out)
+    assert probed["features"] == "candle,move,position"
+    assert probed["feature_names"] == metrics["feature_names"]
+    assert (
+        main(["diagnose", "--batch-size", "4", "--checkpoint", str(out), "--features", "all"]) == 2
+    )
+    assert "was trained on features" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("banana", "unknown device 'banana'; use auto, cpu, cuda or cuda:N"),
+        ("mps", "unsupported device 'mps'"),
+    ],
+)
+def test_diagnose_names_a_bad_device(
+    device: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diagnose", "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_diagnose_on_cuda_without_cuda_is_a_named_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diagnose", "--device", "cuda"]) == 2
+    assert "CUDA is not available; use --device cpu" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["train", "diagnose"])

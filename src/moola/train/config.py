@@ -86,21 +86,7 @@ class TrainConfig:
 
     def resolve_device(self) -> torch.device:
         """``auto`` picks CUDA when available; an unavailable CUDA request is an error."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            raise ConfigError(
-                f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N"
-            ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(
-                f"device {self.device!r} requested but CUDA is not available; use --device cpu"
-            )
-        if device.type not in ("cpu", "cuda"):
-            raise ConfigError(f"unsupported device {self.device!r}; use auto, cpu, cuda or cuda:N")
-        return device
+        return resolve_device(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,3 +100,19 @@ class TrainConfig:
                 f"unknown config key(s) {sorted(unknown)}; known keys: {sorted(known)}"
             )
         return cls(**values)
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a device; a named error for anything else,
+    and for CUDA where there is none (rather than a torch assertion at the first ``.to()``)."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {spec!r} requested but CUDA is not available; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
+    return device
