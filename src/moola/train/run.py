@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from moola.atomic import atomic_write_json
-from moola.errors import ConfigError
 from moola.report import plot_loss_curves
 from moola.train.checkpoint import CHECKPOINT_NAME
 from moola.train.loop import Trainer, TrainResult
+from moola.train.outdir import check_out_dir
 
 METRICS_NAME = "metrics.json"
 PLOT_NAME = "loss_curves.png"
@@ -58,9 +58,7 @@ def train_and_write(
 
 def write_outputs(trainer: Trainer, metrics: dict[str, Any], out: Path) -> RunOutputs:
     """Checkpoint and plot first, ``metrics.json`` last: its presence marks a finished run."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output folder {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
     checkpoint = trainer.save(out / CHECKPOINT_NAME)
     plot = plot_loss_curves(metrics, out / PLOT_NAME)
     metrics_path = atomic_write_json(out / METRICS_NAME, metrics)
