@@ -95,11 +95,15 @@ class ZigzagTrack:
         k, n = candles.n_bars, candles.n_windows
         high, low = candles.high, candles.low
         threshold = (settings.swing_k - CONFIRM_SLACK) * candles.atr(settings.atr_period)
-        self.leg = np.zeros((k, n))  # after each bar: +1 up, -1 down, 0 undetermined
-        self.high_price = np.full((k, n), np.nan)
-        self.high_bar = np.full((k, n), -np.inf)
-        self.low_price = np.full((k, n), np.nan)
-        self.low_bar = np.full((k, n), -np.inf)
+        # the loop writes rows 1.. (no need to fill them first); row 0 is "nothing yet"
+        self.leg = np.empty((k, n))  # after each bar: +1 up, -1 down, 0 undetermined
+        self.high_price, self.low_price = np.empty((k, n)), np.empty((k, n))
+        self.high_bar, self.low_bar = np.empty((k, n)), np.empty((k, n))
+        self.leg[0] = 0.0
+        for rows, empty in ((self.high_price, np.nan), (self.low_price, np.nan)):
+            rows[0] = empty
+        for rows, empty in ((self.high_bar, -np.inf), (self.low_bar, -np.inf)):
+            rows[0] = empty
         # the last confirmed swings so far (NaN / -inf: none yet)
         hi_price, hi_bar = np.full(n, np.nan), np.full(n, -np.inf)
         lo_price, lo_bar = np.full(n, np.nan), np.full(n, -np.inf)
@@ -176,13 +180,23 @@ class ZigzagTrack:
 
 
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
-    """``max(high) - min(low)`` over bars ``max(0, t-n+1)..t`` along axis 0 (exact: max/min)."""
-    hi, lo = high.copy(), low.copy()
+    """``max(high) - min(low)`` over bars ``max(0, t-n+1)..t`` along axis 0 (exact: max/min).
+
+    Doubling: each pass widens the window by ``step`` rows, reading one pair of buffers and
+    writing the other (no slice temporaries); the first pass reads the inputs themselves.
+    """
+    hi, lo = high, low
+    buffers = [(np.empty_like(high), np.empty_like(low)) for _ in range(2)]
     span = 1
-    while span < n:  # doubling: after the loop, each row covers the last `covered` bars
+    while span < n:  # after each pass, each row covers the last `span` bars
         step = min(span, n - span)
-        hi[step:] = np.maximum(hi[step:], hi[:-step])
-        lo[step:] = np.minimum(lo[step:], lo[:-step])
+        new_hi, new_lo = buffers[0]
+        new_hi[:step] = hi[:step]
+        np.maximum(hi[step:], hi[:-step], out=new_hi[step:])
+        new_lo[:step] = lo[:step]
+        np.minimum(lo[step:], lo[:-step], out=new_lo[step:])
+        hi, lo = new_hi, new_lo
+        buffers.reverse()  # the next pass writes the other pair
         span += step
     return hi - lo
 
@@ -196,7 +210,7 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
 
     def distance(price: np.ndarray) -> np.ndarray:
         dist = in_units(close - price, atr, DIST_LIMIT)
-        dist[np.isnan(dist)] = 0.0  # no swing of this kind yet (its price is NaN)
+        np.copyto(dist, 0.0, where=np.isnan(dist))  # no swing of this kind yet (price NaN)
         return dist
 
     def bars_since(bar: np.ndarray) -> np.ndarray:
@@ -204,11 +218,12 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
         since /= settings.bars_scale
         return np.minimum(since, BARS_SINCE_LIMIT, out=since)
 
-    expansion = candles.range_z(settings.ema_span) * track.leg * candles.body_pct
+    expansion = candles.range_z(settings.ema_span) * track.leg
+    expansion *= candles.body_pct
     np.clip(expansion, -EXPANSION_LIMIT, EXPANSION_LIMIT, out=expansion)
     width = rolling_width(candles.high, candles.low, settings.atr_period)
     consolidation = in_units(math.sqrt(settings.atr_period) * atr, width, CONSOLIDATION_LIMIT)
-    consolidation[width == 0] = CONSOLIDATION_LIMIT
+    np.copyto(consolidation, CONSOLIDATION_LIMIT, where=width == 0)
     columns = [
         distance(track.high_price),
         distance(track.low_price),
