@@ -93,7 +93,8 @@ class Candles:
         tr = np.empty_like(self.high)
         tr[0] = self.range[0]
         prev = self.close[:-1]
-        tr[1:] = np.maximum(self.high[1:], prev) - np.minimum(self.low[1:], prev)
+        np.maximum(self.high[1:], prev, out=tr[1:])
+        tr[1:] -= np.minimum(self.low[1:], prev)
         return tr
 
     def atr(self, period: int) -> np.ndarray:
