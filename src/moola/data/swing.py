@@ -109,6 +109,7 @@ class ZigzagTrack:
         lo_price, lo_bar = np.full(n, np.nan), np.full(n, -np.inf)
 
         # undetermined start: running extremes since bar 0 and their (earliest) bars
+        waiting = np.arange(n)  # the windows still undetermined; the run_* rows are theirs
         run_hi, run_lo = high[0].copy(), low[0].copy()
         run_hi_bar, run_lo_bar = np.zeros(n), np.zeros(n)
         started = np.zeros(n, dtype=bool)
@@ -148,29 +149,31 @@ class ZigzagTrack:
             np.negative(sign, out=tmp)
             np.copyto(sign, tmp, where=rev)
             if pending:
-                h, lo = high[t], low[t]
+                # only the windows still undetermined, gathered (most start within a few
+                # bars, so these rows shrink fast)
+                h, lo = high[t, waiting], low[t, waiting]
                 np.copyto(run_hi_bar, bar, where=h > run_hi)
                 np.maximum(run_hi, h, out=run_hi)
                 np.copyto(run_lo_bar, bar, where=lo < run_lo)
                 np.minimum(run_lo, lo, out=run_lo)
-                go = (run_hi - run_lo >= thr) & (run_hi_bar != run_lo_bar) & ~started
+                go = (run_hi - run_lo >= thr[waiting]) & (run_hi_bar != run_lo_bar)
                 if go.any():
                     top = go & (run_hi_bar < run_lo_bar)  # the high came first: a swing high
                     bottom = go & ~top
-                    np.copyto(hi_price, run_hi, where=top)
-                    np.copyto(hi_bar, run_hi_bar, where=top)
-                    np.copyto(lo_price, run_lo, where=bottom)
-                    np.copyto(lo_bar, run_lo_bar, where=bottom)
+                    tops, bottoms = waiting[top], waiting[bottom]
+                    hi_price[tops], hi_bar[tops] = run_hi[top], run_hi_bar[top]
+                    lo_price[bottoms], lo_bar[bottoms] = run_lo[bottom], run_lo_bar[bottom]
                     # a swing high starts a down leg (candidate: the running low), and v.v.
-                    np.copyto(sign, -1.0, where=top)
-                    np.copyto(sign, 1.0, where=bottom)
-                    np.copyto(cand, -run_lo, where=top)
-                    np.copyto(cand, run_hi, where=bottom)
-                    np.copyto(cand_bar, run_lo_bar, where=top)
-                    np.copyto(cand_bar, run_hi_bar, where=bottom)
-                    started |= go
-                    pending = not started.all()
-                np.multiply(sign, started, out=self.leg[t])
+                    sign[tops], sign[bottoms] = -1.0, 1.0
+                    cand[tops], cand[bottoms] = -run_lo[top], run_hi[bottom]
+                    cand_bar[tops], cand_bar[bottoms] = run_lo_bar[top], run_hi_bar[bottom]
+                    started[waiting[go]] = True
+                    wait = ~go
+                    waiting, run_hi, run_lo = waiting[wait], run_hi[wait], run_lo[wait]
+                    run_hi_bar, run_lo_bar = run_hi_bar[wait], run_lo_bar[wait]
+                    pending = waiting.size > 0
+                self.leg[t] = sign
+                self.leg[t, waiting] = 0.0
             else:
                 self.leg[t] = sign
             self.high_price[t] = hi_price
