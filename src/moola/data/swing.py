@@ -117,7 +117,8 @@ class ZigzagTrack:
         # the legs (meaningless until a window starts: `started` masks its reversals)
         cand, cand_bar, sign = high[0].copy(), np.zeros(n), np.ones(n)
         sh, sl, fav, opp, tmp = (np.empty(n) for _ in range(5))
-        ext, flag, rev, up, event = (np.empty(n, dtype=bool) for _ in range(5))
+        ext, flag, rev, event = (np.empty(n, dtype=bool) for _ in range(4))
+        up = np.ones(n, dtype=bool)  # sign > 0, kept as a bool (a flip is one xor)
         for t in range(1, k):
             bar = float(t)
             thr = threshold[t]
@@ -134,7 +135,6 @@ class ZigzagTrack:
                 rev &= started  # (all have started once nothing is pending)
             # A reversal confirms the candidate (a reversing bar never extends it): a swing
             # high out of an up leg, a swing low (price -X) out of a down leg.
-            np.greater(sign, 0.0, out=up)
             np.logical_and(rev, up, out=event)
             np.copyto(hi_price, cand, where=event)
             np.copyto(hi_bar, cand_bar, where=event)
@@ -146,8 +146,9 @@ class ZigzagTrack:
             np.copyto(cand_bar, bar, where=flag)
             np.negative(opp, out=tmp)
             np.copyto(cand, tmp, where=rev)  # the new leg's candidate, in its own frame
-            np.negative(sign, out=tmp)
-            np.copyto(sign, tmp, where=rev)
+            np.logical_xor(up, rev, out=up)
+            np.multiply(up, 2.0, out=sign)
+            sign -= 1.0  # +1 / -1, exactly
             if pending:
                 # only the windows still undetermined, gathered (most start within a few
                 # bars, so these rows shrink fast)
@@ -165,6 +166,7 @@ class ZigzagTrack:
                     lo_price[bottoms], lo_bar[bottoms] = run_lo[bottom], run_lo_bar[bottom]
                     # a swing high starts a down leg (candidate: the running low), and v.v.
                     sign[tops], sign[bottoms] = -1.0, 1.0
+                    up[tops], up[bottoms] = False, True
                     cand[tops], cand[bottoms] = -run_lo[top], run_hi[bottom]
                     cand_bar[tops], cand_bar[bottoms] = run_lo_bar[top], run_hi_bar[bottom]
                     started[waiting[go]] = True
