@@ -143,7 +143,9 @@ class ZigzagTrack:
             np.copyto(lo_price, tmp, where=event)
             np.copyto(lo_bar, cand_bar, where=event)
             np.logical_or(ext, rev, out=flag)
-            np.copyto(cand_bar, bar, where=flag)
+            # the candidate's bar only grows: max(bar, t * moved) moves it without a mask
+            np.multiply(flag, bar, out=tmp)
+            np.maximum(cand_bar, tmp, out=cand_bar)
             np.negative(opp, out=tmp)
             np.copyto(cand, tmp, where=rev)  # the new leg's candidate, in its own frame
             np.logical_xor(up, rev, out=up)
