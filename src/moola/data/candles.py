@@ -93,7 +93,8 @@ class Candles:
         tr = np.empty_like(self.high)
         tr[0] = self.range[0]
         prev = self.close[:-1]
-        tr[1:] = np.maximum(self.high[1:], prev) - np.minimum(self.low[1:], prev)
+        np.maximum(self.high[1:], prev, out=tr[1:])
+        tr[1:] -= np.minimum(self.low[1:], prev)
         return tr
 
     def atr(self, period: int) -> np.ndarray:
@@ -123,9 +124,24 @@ class Candles:
         return {}
 
     @cached_property
+    def flat(self) -> np.ndarray | None:
+        """Where the range is 0 (a ratio to it is undefined), or None when no bar is flat.
+
+        Computed once for the six shares of the range (the common case needs none).
+        """
+        flat = self.range == 0
+        return flat if flat.any() else None
+
+    def share(self, numerator: np.ndarray, fill: float) -> np.ndarray:
+        """``numerator / range`` with ``fill`` on zero-range bars; may reuse ``numerator``."""
+        if self.flat is None:
+            return np.divide(numerator, self.range, out=numerator)
+        return share_of_range(numerator, self.range, fill)
+
+    @cached_property
     def body_pct(self) -> np.ndarray:
         """(close - open) / range, 0 on zero-range bars."""
-        return share_of_range(self.close - self.open, self.range, 0.0)
+        return self.share(self.close - self.open, 0.0)
 
     def range_z(self, span: int) -> np.ndarray:
         """range / EMA(range), 0 while the EMA is 0, clipped to [0, 3]."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moola.data.candles import Candles, FeatureSettings, share_of_range
+from moola.data.candles import Candles, FeatureSettings
 from moola.data.move import MOVE_FEATURES, move_features
 from moola.data.swing import SWING_FEATURES, swing_features
 from moola.data.windows import ohlc_is_valid, validate_ohlc
@@ -64,15 +64,14 @@ def candle_features(candles: Candles, settings: FeatureSettings) -> list[np.ndar
     range_z        range / EMA-20(range); 0 while the EMA is 0   [0, 3]
     ============== ============================================ =======
     """
-    rng = candles.range
     top = np.maximum(candles.open, candles.close)
     bottom = np.minimum(candles.open, candles.close)
     return [
-        share_of_range(candles.open - candles.low, rng, 0.5),
-        share_of_range(candles.close - candles.low, rng, 0.5),
+        candles.share(candles.open - candles.low, 0.5),
+        candles.share(candles.close - candles.low, 0.5),
         candles.body_pct,
-        share_of_range(candles.high - top, rng, 0.0),
-        share_of_range(bottom - candles.low, rng, 0.0),
+        candles.share(np.subtract(candles.high, top, out=top), 0.0),
+        candles.share(np.subtract(bottom, candles.low, out=bottom), 0.0),
         candles.range_z(settings.ema_span),
     ]
 

@@ -95,16 +95,21 @@ class ZigzagTrack:
         k, n = candles.n_bars, candles.n_windows
         high, low = candles.high, candles.low
         threshold = (settings.swing_k - CONFIRM_SLACK) * candles.atr(settings.atr_period)
-        self.leg = np.zeros((k, n))  # after each bar: +1 up, -1 down, 0 undetermined
-        self.high_price = np.full((k, n), np.nan)
-        self.high_bar = np.full((k, n), -np.inf)
-        self.low_price = np.full((k, n), np.nan)
-        self.low_bar = np.full((k, n), -np.inf)
+        # the loop writes rows 1.. (no need to fill them first); row 0 is "nothing yet"
+        self.leg = np.empty((k, n))  # after each bar: +1 up, -1 down, 0 undetermined
+        self.high_price, self.low_price = np.empty((k, n)), np.empty((k, n))
+        self.high_bar, self.low_bar = np.empty((k, n)), np.empty((k, n))
+        self.leg[0] = 0.0
+        for rows, empty in ((self.high_price, np.nan), (self.low_price, np.nan)):
+            rows[0] = empty
+        for rows, empty in ((self.high_bar, -np.inf), (self.low_bar, -np.inf)):
+            rows[0] = empty
         # the last confirmed swings so far (NaN / -inf: none yet)
         hi_price, hi_bar = np.full(n, np.nan), np.full(n, -np.inf)
         lo_price, lo_bar = np.full(n, np.nan), np.full(n, -np.inf)
 
         # undetermined start: running extremes since bar 0 and their (earliest) bars
+        waiting = np.arange(n)  # the windows still undetermined; the run_* rows are theirs
         run_hi, run_lo = high[0].copy(), low[0].copy()
         run_hi_bar, run_lo_bar = np.zeros(n), np.zeros(n)
         started = np.zeros(n, dtype=bool)
@@ -112,7 +117,8 @@ class ZigzagTrack:
         # the legs (meaningless until a window starts: `started` masks its reversals)
         cand, cand_bar, sign = high[0].copy(), np.zeros(n), np.ones(n)
         sh, sl, fav, opp, tmp = (np.empty(n) for _ in range(5))
-        ext, flag, rev, up, event = (np.empty(n, dtype=bool) for _ in range(5))
+        ext, flag, rev, event = (np.empty(n, dtype=bool) for _ in range(4))
+        up = np.ones(n, dtype=bool)  # sign > 0, kept as a bool (a flip is one xor)
         for t in range(1, k):
             bar = float(t)
             thr = threshold[t]
@@ -129,7 +135,6 @@ class ZigzagTrack:
                 rev &= started  # (all have started once nothing is pending)
             # A reversal confirms the candidate (a reversing bar never extends it): a swing
             # high out of an up leg, a swing low (price -X) out of a down leg.
-            np.greater(sign, 0.0, out=up)
             np.logical_and(rev, up, out=event)
             np.copyto(hi_price, cand, where=event)
             np.copyto(hi_bar, cand_bar, where=event)
@@ -138,35 +143,41 @@ class ZigzagTrack:
             np.copyto(lo_price, tmp, where=event)
             np.copyto(lo_bar, cand_bar, where=event)
             np.logical_or(ext, rev, out=flag)
-            np.copyto(cand_bar, bar, where=flag)
+            # the candidate's bar only grows: max(bar, t * moved) moves it without a mask
+            np.multiply(flag, bar, out=tmp)
+            np.maximum(cand_bar, tmp, out=cand_bar)
             np.negative(opp, out=tmp)
             np.copyto(cand, tmp, where=rev)  # the new leg's candidate, in its own frame
-            np.negative(sign, out=tmp)
-            np.copyto(sign, tmp, where=rev)
+            np.logical_xor(up, rev, out=up)
+            np.multiply(up, 2.0, out=sign)
+            sign -= 1.0  # +1 / -1, exactly
             if pending:
-                h, lo = high[t], low[t]
+                # only the windows still undetermined, gathered (most start within a few
+                # bars, so these rows shrink fast)
+                h, lo = high[t, waiting], low[t, waiting]
                 np.copyto(run_hi_bar, bar, where=h > run_hi)
                 np.maximum(run_hi, h, out=run_hi)
                 np.copyto(run_lo_bar, bar, where=lo < run_lo)
                 np.minimum(run_lo, lo, out=run_lo)
-                go = (run_hi - run_lo >= thr) & (run_hi_bar != run_lo_bar) & ~started
+                go = (run_hi - run_lo >= thr[waiting]) & (run_hi_bar != run_lo_bar)
                 if go.any():
                     top = go & (run_hi_bar < run_lo_bar)  # the high came first: a swing high
                     bottom = go & ~top
-                    np.copyto(hi_price, run_hi, where=top)
-                    np.copyto(hi_bar, run_hi_bar, where=top)
-                    np.copyto(lo_price, run_lo, where=bottom)
-                    np.copyto(lo_bar, run_lo_bar, where=bottom)
+                    tops, bottoms = waiting[top], waiting[bottom]
+                    hi_price[tops], hi_bar[tops] = run_hi[top], run_hi_bar[top]
+                    lo_price[bottoms], lo_bar[bottoms] = run_lo[bottom], run_lo_bar[bottom]
                     # a swing high starts a down leg (candidate: the running low), and v.v.
-                    np.copyto(sign, -1.0, where=top)
-                    np.copyto(sign, 1.0, where=bottom)
-                    np.copyto(cand, -run_lo, where=top)
-                    np.copyto(cand, run_hi, where=bottom)
-                    np.copyto(cand_bar, run_lo_bar, where=top)
-                    np.copyto(cand_bar, run_hi_bar, where=bottom)
-                    started |= go
-                    pending = not started.all()
-                np.multiply(sign, started, out=self.leg[t])
+                    sign[tops], sign[bottoms] = -1.0, 1.0
+                    up[tops], up[bottoms] = False, True
+                    cand[tops], cand[bottoms] = -run_lo[top], run_hi[bottom]
+                    cand_bar[tops], cand_bar[bottoms] = run_lo_bar[top], run_hi_bar[bottom]
+                    started[waiting[go]] = True
+                    wait = ~go
+                    waiting, run_hi, run_lo = waiting[wait], run_hi[wait], run_lo[wait]
+                    run_hi_bar, run_lo_bar = run_hi_bar[wait], run_lo_bar[wait]
+                    pending = waiting.size > 0
+                self.leg[t] = sign
+                self.leg[t, waiting] = 0.0
             else:
                 self.leg[t] = sign
             self.high_price[t] = hi_price
@@ -176,13 +187,23 @@ class ZigzagTrack:
 
 
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
-    """``max(high) - min(low)`` over bars ``max(0, t-n+1)..t`` along axis 0 (exact: max/min)."""
-    hi, lo = high.copy(), low.copy()
+    """``max(high) - min(low)`` over bars ``max(0, t-n+1)..t`` along axis 0 (exact: max/min).
+
+    Doubling: each pass widens the window by ``step`` rows, reading one pair of buffers and
+    writing the other (no slice temporaries); the first pass reads the inputs themselves.
+    """
+    hi, lo = high, low
+    buffers = [(np.empty_like(high), np.empty_like(low)) for _ in range(2)]
     span = 1
-    while span < n:  # doubling: after the loop, each row covers the last `covered` bars
+    while span < n:  # after each pass, each row covers the last `span` bars
         step = min(span, n - span)
-        hi[step:] = np.maximum(hi[step:], hi[:-step])
-        lo[step:] = np.minimum(lo[step:], lo[:-step])
+        new_hi, new_lo = buffers[0]
+        new_hi[:step] = hi[:step]
+        np.maximum(hi[step:], hi[:-step], out=new_hi[step:])
+        new_lo[:step] = lo[:step]
+        np.minimum(lo[step:], lo[:-step], out=new_lo[step:])
+        hi, lo = new_hi, new_lo
+        buffers.reverse()  # the next pass writes the other pair
         span += step
     return hi - lo
 
@@ -196,7 +217,7 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
 
     def distance(price: np.ndarray) -> np.ndarray:
         dist = in_units(close - price, atr, DIST_LIMIT)
-        dist[np.isnan(dist)] = 0.0  # no swing of this kind yet (its price is NaN)
+        np.copyto(dist, 0.0, where=np.isnan(dist))  # no swing of this kind yet (price NaN)
         return dist
 
     def bars_since(bar: np.ndarray) -> np.ndarray:
@@ -204,11 +225,12 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
         since /= settings.bars_scale
         return np.minimum(since, BARS_SINCE_LIMIT, out=since)
 
-    expansion = candles.range_z(settings.ema_span) * track.leg * candles.body_pct
+    expansion = candles.range_z(settings.ema_span) * track.leg
+    expansion *= candles.body_pct
     np.clip(expansion, -EXPANSION_LIMIT, EXPANSION_LIMIT, out=expansion)
     width = rolling_width(candles.high, candles.low, settings.atr_period)
     consolidation = in_units(math.sqrt(settings.atr_period) * atr, width, CONSOLIDATION_LIMIT)
-    consolidation[width == 0] = CONSOLIDATION_LIMIT
+    np.copyto(consolidation, CONSOLIDATION_LIMIT, where=width == 0)
     columns = [
         distance(track.high_price),
         distance(track.low_price),
