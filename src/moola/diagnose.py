@@ -13,7 +13,6 @@ from moola.data import (
     DEFAULT_FEATURE_SET,
     OHLCWindows,
     WindowDataset,
-    generate_synthetic,
     load_windows,
 )
 from moola.data.synthetic import SyntheticConfig
@@ -64,10 +63,8 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
             )
     generator = seed_everything(config.seed)
     if windows is None:
-        if config.data == "synthetic":
-            windows = generate_synthetic(SyntheticConfig(window=config.window, seed=config.seed))
-        else:
-            windows = load_windows(config.data, window=config.window)
+        market = SyntheticConfig(window=config.window, seed=config.seed)
+        windows = load_windows(config.data, window=config.window, synthetic=market)
     dataset = WindowDataset(windows.validate(), feature_set=features)
     idx = torch.randperm(len(dataset), generator=generator)[: config.batch_size]
     batch = dataset.subset(idx.numpy())

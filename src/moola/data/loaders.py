@@ -17,7 +17,7 @@ import numpy as np
 
 from moola.atomic import atomic_write
 from moola.data.labeling import BACKTESTING_FILES, LabelRule, backtesting_series_path, label_file
-from moola.data.synthetic import generate_synthetic
+from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
 from moola.errors import DataValidationError
 
@@ -329,15 +329,21 @@ def load_real_series(source: str, *, window: int = DEFAULT_WINDOW) -> OHLCWindow
     return label_file(path, LabelRule(window=window))
 
 
-def load_windows(source: str | os.PathLike[str], *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
-    """Load ``"synthetic"``, ``"backtesting:NAME"`` (real bars, labelled by ``moola label``'s
-    rule), a ``.parquet`` file or a directory holding bars.csv + labels.csv."""
+def load_windows(
+    source: str | os.PathLike[str],
+    *,
+    window: int = DEFAULT_WINDOW,
+    synthetic: SyntheticConfig | None = None,
+) -> OHLCWindows:
+    """Load ``"synthetic"`` (the market ``synthetic`` describes; default: seed 0, ``window``
+    bars), ``"backtesting:NAME"`` (real bars, labelled by ``moola label``'s rule), a
+    ``.parquet`` file or a directory holding bars.csv + labels.csv."""
     accepted = (
         f"accepted sources are 'synthetic', {', '.join(REAL_SOURCES)}, a .parquet file, "
         f"or a directory containing {BARS_CSV} and {LABELS_CSV}"
     )
     if isinstance(source, str) and source.strip().lower() == "synthetic":
-        return generate_synthetic(window=window)
+        return generate_synthetic(synthetic or SyntheticConfig(window=window))
     if isinstance(source, str) and source.startswith(REAL_PREFIX):
         return load_real_series(source, window=window)
     path = Path(source)

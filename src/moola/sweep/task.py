@@ -22,6 +22,7 @@ from typing import Any
 from moola.errors import MoolaError
 from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from moola.train.config import TrainConfig
+from moola.train.guard import frozen_differences
 from moola.train.loop import Trainer
 from moola.train.run import train_and_write
 
@@ -91,25 +92,19 @@ def execute_run(task: RunTask) -> RunOutcome:
 
 def _build(config: dict[str, Any], checkpoint: Path, staging: Path) -> _StagedTrainer:
     """A fresh trainer, or one resumed from ``checkpoint`` when a killed sweep left one of
-    this run (same config; a shorter run may be extended, which is bit-identical)."""
-    if checkpoint.is_file() and _resumable(load_checkpoint(checkpoint), config):
+    this run: the resume guard's own rules decide (a shorter run may be extended, which is
+    bit-identical); anything else starts afresh."""
+    requested = TrainConfig.from_dict(config)
+    if checkpoint.is_file() and _resumable(load_checkpoint(checkpoint), requested):
         trainer = _StagedTrainer.resume(checkpoint, **config)
     else:
-        trainer = _StagedTrainer(TrainConfig.from_dict(config))
+        trainer = _StagedTrainer(requested)
     assert isinstance(trainer, _StagedTrainer)
     trainer.staging = staging
     return trainer
 
 
-#: Config keys a checkpoint may differ in and still be continued by this run.
-_RESUMABLE_DIFFERENCES = frozenset({"out_dir", "progress", "steps"})
-
-
-def _resumable(state: dict[str, Any], config: dict[str, Any]) -> bool:
-    saved = state.get("config", {})
-    same = all(
-        saved.get(key) == value
-        for key, value in config.items()
-        if key not in _RESUMABLE_DIFFERENCES and key in saved
-    )
-    return same and int(state.get("step", 0)) <= int(config["steps"])
+def _resumable(state: dict[str, Any], requested: TrainConfig) -> bool:
+    """Whether ``moola train --resume`` would accept this checkpoint for ``requested``."""
+    same = not frozen_differences(state["config"], requested.to_dict())
+    return same and int(state["step"]) <= requested.steps

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from moola.balancing import Balancer, make_balancer
-from moola.data import OHLCWindows, WindowDataset, generate_synthetic, load_windows
+from moola.data import OHLCWindows, WindowDataset, load_windows
 from moola.data.dataset import split_windows
 from moola.data.synthetic import SyntheticConfig
 from moola.errors import ConfigError, MoolaError, TrainingDivergedError
@@ -172,11 +172,11 @@ class TrainResult:
 
 
 def load_data(config: TrainConfig) -> OHLCWindows:
-    if config.data == "synthetic":
-        return generate_synthetic(
-            SyntheticConfig(n_windows=config.n_windows, window=config.window, seed=config.data_seed)
-        )
-    return load_windows(config.data, window=config.window)
+    """The run's windows; the synthetic market is fixed by ``data_seed`` while ``seed`` varies."""
+    market = SyntheticConfig(
+        n_windows=config.n_windows, window=config.window, seed=config.data_seed
+    )
+    return load_windows(config.data, window=config.window, synthetic=market)
 
 
 class Trainer:
