@@ -303,6 +303,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from moola.sweep.executors import make_executor
     from moola.sweep.progress import SweepProgress
     from moola.sweep.runner import run_sweep as drive
+    from moola.train.outdir import claim_out_dir
 
     items = list(args.set)
     if args.steps is not None:
@@ -318,11 +319,14 @@ def run_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out)
     runs = grid.expand(out)
     executor = make_executor(args.executor, workers=args.workers, address=args.address)
-    write_manifest(out, grid, runs, args.executor)
-    print(f"moola sweep: {len(runs)} runs ({args.executor} executor) in {out}", file=sys.stderr)
-    with SweepProgress(enabled=not args.no_progress) as progress:
-        summary = drive(runs, out, executor, on_start=progress.start, on_outcome=progress.outcome)
-    _print_league(out)
+    with claim_out_dir(out, "moola sweep"):  # a second sweep on --out refuses before writing
+        write_manifest(out, grid, runs, args.executor)
+        print(f"moola sweep: {len(runs)} runs ({args.executor} executor) in {out}", file=sys.stderr)
+        with SweepProgress(enabled=not args.no_progress) as progress:
+            summary = drive(
+                runs, out, executor, on_start=progress.start, on_outcome=progress.outcome
+            )
+        _print_league(out)
     print(
         f"moola sweep: {len(summary.finished)} runs finished now, {len(summary.skipped)} before, "
         f"{len(summary.failed)} failed",

@@ -70,11 +70,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(
     wait_for((killed / "checkpoint.pt").exists, process, "a periodic checkpoint")
     process.send_signal(signal.SIGSTOP)  # hold it mid-run (and holding its lock) for a moment
     try:
-        assert (killed / LOCK_NAME).read_text().startswith(f"pid {process.pid} on ")
+        assert (killed / LOCK_NAME).read_text().startswith(f"moola train, pid {process.pid} on ")
         # A second run on the same folder refuses while the first one holds it.
         assert main(["train", *RECIPE, "--out", str(killed)]) == 2
         err = capsys.readouterr().err
-        assert f"is in use by another moola train (held by pid {process.pid} on " in err
+        assert f"is in use by another moola run (held by moola train, pid {process.pid} on " in err
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)

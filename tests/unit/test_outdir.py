@@ -100,8 +100,8 @@ def test_a_second_run_on_a_held_folder_refuses_naming_the_holder(
 ) -> None:
     with claim_out_dir(tmp_path):  # another open file description: the lock conflicts
         err = refuse([*TRAIN, "--out", str(tmp_path)], capsys)
-    assert f"output folder {tmp_path} is in use by another moola train" in err
-    assert f"held by pid {os.getpid()} on " in err
+    assert f"output folder {tmp_path} is in use by another moola run" in err
+    assert f"held by moola train, pid {os.getpid()} on " in err
     with claim_out_dir(tmp_path) as folder:  # released when the first holder closed it
         assert folder == tmp_path and (tmp_path / LOCK_NAME).exists()
 

@@ -17,6 +17,7 @@ from moola.sweep.executors import InlineExecutor, PoolExecutor
 from moola.sweep.progress import SweepProgress
 from moola.sweep.task import RunOutcome
 from moola.train import TrainConfig, Trainer
+from moola.train.outdir import LOCK_NAME, claim_out_dir
 
 #: A run of about a tenth of a second: tiny model, 64 windows, 6 steps.
 TINY = {
@@ -86,7 +87,13 @@ def test_a_sweep_run_equals_moola_train_with_the_same_config(tmp_path: Path) -> 
         "loss_curves.png",
         "checkpoint.pt",
         "best.pt",
+        LOCK_NAME,  # the run held its folder as `moola train` does
     }
+    assert (
+        (run_dir / LOCK_NAME)
+        .read_text()
+        .startswith("moola sweep run synthetic__static__seed1, pid ")
+    )
     config = TrainConfig(
         steps=6,
         n_windows=64,
@@ -202,6 +209,31 @@ def test_cli_sweep_exit_status_league_and_unexpected_errors(
     assert main(["league", str(out)]) == 0
     assert json.loads((out / "league.json").read_text()) == league
     assert "final ÷ baseline" in (out / "league.md").read_text()
+
+
+@pytest.mark.usefixtures("quick_plots")
+def test_a_run_whose_folder_another_run_holds_fails_alone(tmp_path: Path) -> None:
+    held = tmp_path / "synthetic__static__seed1"
+    with claim_out_dir(held):  # e.g. a `moola train --out` of that folder, still training
+        summary, _ = sweep(tiny_grid(seeds=(0, 1)), tmp_path)
+    assert summary.finished == ["synthetic__static__seed0"]
+    error = json.loads((held / "error.json").read_text())
+    assert error["type"] == "OutDirError" and error["expected"] is True
+    assert "is in use by another moola run (held by moola train, pid " in error["message"]
+    assert not (held / "metrics.json").exists()
+    again, _ = sweep(tiny_grid(seeds=(0, 1)), tmp_path)  # once it is free, a rerun does it
+    assert again.finished == ["synthetic__static__seed1"] and again.ok
+    assert not (held / "error.json").exists()
+
+
+def test_a_second_sweep_on_a_held_out_refuses_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with claim_out_dir(tmp_path, "moola sweep"):  # the first sweep, still running
+        assert main(["sweep", *TINY_FLAGS, "--executor", "inline", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"output folder {tmp_path} is in use by another moola run (held by moola sweep" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME]  # no manifest, no runs
 
 
 def test_cli_sweep_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from moola.train.config import TrainConfig
 from moola.train.guard import frozen_differences
 from moola.train.loop import Trainer
+from moola.train.outdir import claim_out_dir
 from moola.train.run import train_and_write
 
 
@@ -64,9 +65,11 @@ def execute_run(task: RunTask) -> RunOutcome:
     try:
         if task.shared_filesystem:
             out = Path(task.config["out_dir"])
-            trainer = _build(task.config, out / CHECKPOINT_NAME, out)
-            resumed_at = trainer.step or None
-            train_and_write(trainer, out)
+            # held like a `moola train --out` (which it refuses while this run trains)
+            with claim_out_dir(out, f"moola sweep run {task.name}"):
+                trainer = _build(task.config, out / CHECKPOINT_NAME, out)
+                resumed_at = trainer.step or None
+                train_and_write(trainer, out)
             files = None
         else:
             with tempfile.TemporaryDirectory(prefix="moola-run-") as tmp:

@@ -2,7 +2,8 @@
 
 :func:`claim_out_dir` fails *before* any training when ``--out`` is a file or cannot be
 written, and takes an OS advisory lock on ``.moola.lock`` inside it, so a second
-``moola train`` on the same folder refuses instead of interleaving files. The OS drops the
+``moola train`` on the same folder refuses instead of interleaving files. ``moola sweep``
+holds its ``--out`` the same way, and each of its runs holds the run's folder. The OS drops the
 lock when the process ends, however it ends, so a killed run never leaves a stale lock.
 
 The lock file is the one file moola writes in place rather than atomically: the lock
@@ -51,10 +52,13 @@ def check_out_dir(path: str | os.PathLike[str]) -> Path:
 
 
 @contextmanager
-def claim_out_dir(path: str | os.PathLike[str] | None) -> Iterator[Path | None]:
+def claim_out_dir(
+    path: str | os.PathLike[str] | None, command: str = "moola train"
+) -> Iterator[Path | None]:
     """Check the folder, hold its lock for the ``with`` block, and clear killed runs' temp files.
 
-    ``None`` (no output folder) claims nothing.
+    ``command`` is recorded in the lock file, so that a refused run can say who holds the
+    folder. ``None`` (no output folder) claims nothing.
     """
     if path is None:
         yield None
@@ -68,13 +72,13 @@ def claim_out_dir(path: str | os.PathLike[str] | None) -> Iterator[Path | None]:
     try:
         if not _try_lock(handle):
             raise OutDirError(
-                f"output folder {folder} is in use by another moola train ({_holder(lock_path)}); "
+                f"output folder {folder} is in use by another moola run ({_holder(lock_path)}); "
                 "wait for it to finish or choose another --out"
             )
         handle.seek(0)
         handle.truncate()
         handle.write(
-            f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{command}, pid {os.getpid()} on {socket.gethostname()} since "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n"
         )
         handle.flush()
