@@ -10,7 +10,8 @@ issue's target is <= 15 ms (stretch <= 9 ms) on the development VM.
 
 Groups: ``features``. Besides the original set, the same windows are timed for
 ``candle,position`` (the previous default, 7 features) and ``all`` (16 features), and
-for the input validation alone.
+for the input validation alone. ``build_features`` runs the swing group's zigzag in a
+second thread by default; ``test_build_features_one_thread`` times ``threaded=False``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ def test_build_features(benchmark, bench_malloc, feature_set):
     features = benchmark(build_features, WINDOWS, feature_set=feature_set)
     assert features.shape == (1_896, 105, len(feature_names(feature_set)))
     assert features.dtype == np.float32 and np.isfinite(features).all()
+
+
+@pytest.mark.benchmark(group="features")
+@pytest.mark.parametrize("feature_set", ["original", "all"])
+def test_build_features_one_thread(benchmark, bench_malloc, feature_set):
+    """The same without the zigzag's background thread (``threaded=False``)."""
+    benchmark.extra_info.update(source=SOURCE, windows=len(WINDOWS), malloc=bench_malloc)
+    features = benchmark(build_features, WINDOWS, feature_set=feature_set, threaded=False)
+    assert features.shape == (1_896, 105, len(feature_names(feature_set)))
 
 
 @pytest.mark.benchmark(group="features")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -236,15 +237,39 @@ def _eurusd_windows() -> np.ndarray | None:
     return np.lib.stride_tricks.sliding_window_view(bars, (105, 4))[::7, 0]
 
 
-def test_vectorised_equals_reference_exactly_on_synthetic_and_real_bars():
+@pytest.mark.parametrize("threaded", [True, False], ids=["zigzag-in-a-thread", "one-thread"])
+def test_vectorised_equals_reference_exactly_on_synthetic_and_real_bars(threaded: bool):
     synthetic = generate_synthetic(n_windows=40, seed=5).ohlc
     np.testing.assert_array_equal(
-        build_features(synthetic, feature_set="all"), reference_features(synthetic)
+        build_features(synthetic, feature_set="all", threaded=threaded),
+        reference_features(synthetic),
     )
     real = _eurusd_windows()
     if real is None:
         pytest.skip("backtesting's EURUSD.csv is not installed")
-    np.testing.assert_array_equal(build_features(real, feature_set="all"), reference_features(real))
+    np.testing.assert_array_equal(
+        build_features(real, feature_set="all", threaded=threaded), reference_features(real)
+    )
+
+
+def test_an_error_in_the_background_zigzag_reaches_the_caller(monkeypatch: pytest.MonkeyPatch):
+    class BrokenZigzag:
+        def __init__(self, candles: Candles, config: FeatureSettings) -> None:
+            raise RuntimeError("zigzag failed")
+
+    monkeypatch.setattr("moola.data.swing.ZigzagTrack", BrokenZigzag)
+    with pytest.raises(RuntimeError, match="zigzag failed"):
+        build_features(ZIGZAG, feature_set="swing", threaded=True)
+
+
+def test_the_zigzag_thread_ends_with_the_build():
+    before = {thread.ident for thread in threading.enumerate()}
+    build_features(np.concatenate([ZIGZAG] * 3), feature_set="original")
+    started = [t for t in threading.enumerate() if t.ident not in before]
+    assert all(t.name.startswith("moola-zigzag") for t in started)
+    for thread in started:  # it may still be returning from the finished zigzag
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the zigzag's thread outlived the build"
 
 
 def test_vectorised_equals_reference_exactly_on_hand_made_series():

@@ -13,8 +13,11 @@ for bit.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +43,9 @@ class Candles:
         self.high = high
         self.low = low
         self.close = close
+        #: work that a feature group started in another thread for these bars, by key
+        #: (see ``FeatureGroup.start``); the group collects it when it computes
+        self.background: dict[Hashable, Future[Any]] = {}
 
     @classmethod
     def from_ohlc(cls, ohlc: np.ndarray) -> Candles:

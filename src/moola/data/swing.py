@@ -52,6 +52,7 @@ consolidation_proxy        sqrt(10) * ATR_t / width of the last 10 bars         
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -186,6 +187,27 @@ class ZigzagTrack:
             self.low_bar[t] = lo_bar
 
 
+def start_zigzag(candles: Candles, settings: FeatureSettings) -> None:
+    """Start the zigzag in a background thread; :func:`zigzag_track` collects it.
+
+    The zigzag is a loop over the bars whose numpy calls each work on one short row: about
+    a third of the builder's time, in calls that release the GIL. In a second thread it runs
+    while the main thread computes the other features, on a free core if there is one. It
+    only reads the bars and the ATR, which is computed here, before the thread starts, so the
+    two threads never fill the same cache. The result is the same either way.
+    """
+    candles.atr(settings.atr_period)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moola-zigzag")
+    candles.background[("zigzag", settings)] = pool.submit(ZigzagTrack, candles, settings)
+    pool.shutdown(wait=False)  # the thread ends when the zigzag is done
+
+
+def zigzag_track(candles: Candles, settings: FeatureSettings) -> ZigzagTrack:
+    """The zigzag of these bars: the one :func:`start_zigzag` began (waited for), or a new one."""
+    started = candles.background.pop(("zigzag", settings), None)
+    return started.result() if started is not None else ZigzagTrack(candles, settings)
+
+
 def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
     """``max(high) - min(low)`` over bars ``max(0, t-n+1)..t`` along axis 0 (exact: max/min).
 
@@ -210,8 +232,12 @@ def rolling_width(high: np.ndarray, low: np.ndarray, n: int) -> np.ndarray:
 
 def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarray]:
     """The six swing features as bar-major (K, N) columns (see the module docstring)."""
-    track = ZigzagTrack(candles, settings)
     atr = candles.atr(settings.atr_period)
+    # first what needs no zigzag, which may still be running in the background
+    width = rolling_width(candles.high, candles.low, settings.atr_period)
+    consolidation = in_units(math.sqrt(settings.atr_period) * atr, width, CONSOLIDATION_LIMIT)
+    np.copyto(consolidation, CONSOLIDATION_LIMIT, where=width == 0)
+    track = zigzag_track(candles, settings)
     close = candles.close
     t = np.arange(candles.n_bars, dtype=np.float64)[:, None]
 
@@ -228,9 +254,6 @@ def swing_features(candles: Candles, settings: FeatureSettings) -> list[np.ndarr
     expansion = candles.range_z(settings.ema_span) * track.leg
     expansion *= candles.body_pct
     np.clip(expansion, -EXPANSION_LIMIT, EXPANSION_LIMIT, out=expansion)
-    width = rolling_width(candles.high, candles.low, settings.atr_period)
-    consolidation = in_units(math.sqrt(settings.atr_period) * atr, width, CONSOLIDATION_LIMIT)
-    np.copyto(consolidation, CONSOLIDATION_LIMIT, where=width == 0)
     columns = [
         distance(track.high_price),
         distance(track.low_price),
