@@ -43,6 +43,10 @@ class Candles:
         self.high = high
         self.low = low
         self.close = close
+        # running series, computed on first use, by span / period
+        self._range_emas: dict[int, np.ndarray] = {}
+        self._atrs: dict[int, np.ndarray] = {}
+        self._range_zs: dict[int, np.ndarray] = {}
         #: work that a feature group started in another thread for these bars, by key
         #: (see ``FeatureGroup.start``); the group collects it when it computes
         self.background: dict[Hashable, Future[Any]] = {}
@@ -86,10 +90,6 @@ class Candles:
         return cache[span]
 
     @cached_property
-    def _range_emas(self) -> dict[int, np.ndarray]:
-        return {}
-
-    @cached_property
     def true_range(self) -> np.ndarray:
         """``max(high, prev close) - min(low, prev close)``; bar 0 (no previous close) uses its range.
 
@@ -126,10 +126,6 @@ class Candles:
         return cache[period]
 
     @cached_property
-    def _atrs(self) -> dict[int, np.ndarray]:
-        return {}
-
-    @cached_property
     def flat(self) -> np.ndarray | None:
         """Where the range is 0 (a ratio to it is undefined), or None when no bar is flat.
 
@@ -158,10 +154,6 @@ class Candles:
             np.divide(self.range, ema, out=out, where=ema > 0)
             cache[span] = np.clip(out, 0.0, 3.0, out=out)
         return cache[span]
-
-    @cached_property
-    def _range_zs(self) -> dict[int, np.ndarray]:
-        return {}
 
 
 def share_of_range(numerator: np.ndarray, rng: np.ndarray, fill: float) -> np.ndarray:
