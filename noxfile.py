@@ -51,14 +51,20 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def golden(session: nox.Session) -> None:
-    """Re-record every golden loss curve on purpose (explain every change in the commit).
+    """Re-record this platform's golden loss curves on purpose (explain every change in the
+    commit).
 
-    The goldens compare with tolerances, so ``--snapshot-update`` alone leaves a curve that
-    is still within tolerance untouched; this session deletes them first so that all are
-    recorded afresh from the current code.
+    Goldens are keyed by platform (``golden/<vendor>-<ISA>-torch<version>/``); this records
+    the folder of the machine it runs on, creating it on a new platform, and leaves the
+    other platforms' goldens alone. The goldens compare with tolerances, so
+    ``--snapshot-update`` alone leaves a curve that is still within tolerance untouched;
+    this session deletes the folder's files first so that all are recorded afresh.
     """
     install_project(session, "test")
-    for golden in Path("golden").glob("*.json"):
+    key = session.run("python", "tests/regression/golden_platform.py", silent=True)
+    folder = Path("golden") / str(key).strip().splitlines()[-1]
+    session.log(f"recording the goldens of platform {folder.name}")
+    for golden in folder.glob("*.json"):
         golden.unlink()
     session.run(
         "pytest", "tests/regression/test_golden_curves.py", "--snapshot-update", *session.posargs

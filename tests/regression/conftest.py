@@ -43,9 +43,10 @@ FAILING_RUN: dict[str, Any] = dict(
 )
 
 
-def run_config(balancer: str) -> TrainConfig:
+def run_config(balancer: str, **changes: Any) -> TrainConfig:
+    """The golden recipe for ``balancer``; ``changes`` override fields (planted bugs)."""
     recipe = DEFAULT_RUN if balancer == "trunknorm" else SHORT_RUN
-    return TrainConfig(**{**recipe, "balancer": balancer})
+    return TrainConfig(**{**recipe, "balancer": balancer, **changes})
 
 
 @functools.cache
@@ -57,6 +58,20 @@ def cached_run(balancer: str) -> TrainResult:
 def short_run() -> Any:
     """``short_run(name)`` -> the TrainResult of the seeded short run with that balancer."""
     return cached_run
+
+
+@pytest.fixture(scope="session")
+def train_run() -> Any:
+    """``train_run(name, **changes)`` -> a fresh, uncached run of the golden recipe with
+    ``changes`` planted (for tests that must show a golden failing)."""
+    return lambda balancer, **changes: Trainer(run_config(balancer, **changes)).fit()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which goldens this machine is held to, and whether its platform is known."""
+    from golden_platform import choose_goldens
+
+    return "goldens: " + choose_goldens().describe()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

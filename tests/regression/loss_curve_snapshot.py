@@ -16,7 +16,6 @@ from typing import Any
 
 from syrupy.extensions.json import JSONSnapshotExtension
 
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden"
 SIGNIFICANT_DIGITS = 6
 
 
@@ -49,23 +48,28 @@ def curve_snapshot(result: Any, *, every: int = 4) -> dict[str, Any]:
     }
 
 
-def tolerant_extension(tolerance: CurveTolerance) -> type[JSONSnapshotExtension]:
-    """An extension class comparing curves with the given tolerances."""
+def tolerant_extension(
+    tolerance: CurveTolerance, folder: Path, about: str = ""
+) -> type[JSONSnapshotExtension]:
+    """An extension class reading and writing goldens in ``folder``, comparing curves with
+    the given tolerances; ``about`` (which goldens, and why) heads a failure's diff."""
 
     class LossCurveExtension(JSONSnapshotExtension):
         @classmethod
         def dirname(cls, *, test_location: Any) -> str:
-            return str(GOLDEN_DIR)
+            return str(folder)
 
         @classmethod
         def discovery_dirname(cls, *, test_location: Any) -> str:
-            return str(GOLDEN_DIR)
+            return str(folder)
 
         def matches(self, *, serialized_data: Any, snapshot_data: Any) -> bool:
             return not list(curve_differences(serialized_data, snapshot_data, tolerance))
 
         def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
             problems = list(curve_differences(serialized_data, snapshot_data, tolerance))
+            if about:
+                yield about
             yield f"loss curves differ from the golden ({tolerance.describe()}):"
             yield from problems[:40]
             if len(problems) > 40:
