@@ -285,8 +285,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from moola.data import LABEL_NAMES, save_parquet
-    from moola.data.labeling import LabelRule, label_file
+    from moola.data import LABEL_NAMES, LabelRule, label_file, save_parquet
 
     windows = label_file(args.series, LabelRule(window=args.window, stride=args.stride))
     save_parquet(windows, args.out)

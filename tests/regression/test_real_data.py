@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moola.data.labeling import backtesting_series_path, label_file
+from moola.data.sources import backtesting_series_path, label_file
 from moola.train import TrainConfig, Trainer
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,8 @@ from moola.data import (
     split_windows,
     train_val_split,
 )
-from moola.data.labeling import LabelRule, label_series, label_window, read_series
+from moola.data.files import read_series
+from moola.data.labeling import LabelRule, label_series, label_window
 from moola.errors import ConfigError, DataValidationError
 
 RULE = LabelRule(window=30, stride=5, min_length=3, max_length=5, aftermath=10)
@@ -90,7 +91,7 @@ def test_bad_bars_name_the_row(tmp_path: Path, bad_row: str, expected: str) -> N
     rows = ["1.0,1.1,0.9,1.0"] * 40 + [bad_row] + ["1.0,1.1,0.9,1.0"] * 10
     path = write_csv(tmp_path / "s.csv", "open,high,low,close", rows)
     with pytest.raises(DataValidationError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        from moola.data.labeling import label_file
+        from moola.data.sources import label_file
 
         label_file(path, RULE)
 

@@ -308,7 +308,7 @@ def test_load_windows_rejects_unknown_and_missing_sources(tmp_path):
 
 
 def test_real_series_source_labels_the_installed_bars_like_moola_label() -> None:
-    from moola.data.labeling import backtesting_series_path, label_file
+    from moola.data.sources import backtesting_series_path, label_file
 
     path = backtesting_series_path("GOOG")
     if path is None:

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from tests.helpers.reference_features import reference_features, reference_window
 
 from moola.data import (
     FEATURE_SETS,
@@ -26,9 +27,8 @@ from moola.data import (
     resolve_feature_set,
     validate_ohlc,
 )
-from moola.data._reference_features import reference_features, reference_window
-from moola.data.candles import Candles, FeatureSettings
-from moola.data.swing import ZigzagTrack, swing_features
+from moola.data.features.candles import Candles, FeatureSettings
+from moola.data.features.swing import ZigzagTrack, swing_features
 from moola.data.windows import ohlc_is_valid
 from moola.errors import ConfigError, InputValidationError
 from ohlc_strategies import ohlc_with_ties, valid_ohlc
@@ -257,7 +257,7 @@ def test_an_error_in_the_background_zigzag_reaches_the_caller(monkeypatch: pytes
         def __init__(self, candles: Candles, config: FeatureSettings) -> None:
             raise RuntimeError("zigzag failed")
 
-    monkeypatch.setattr("moola.data.swing.ZigzagTrack", BrokenZigzag)
+    monkeypatch.setattr("moola.data.features.swing.ZigzagTrack", BrokenZigzag)
     with pytest.raises(RuntimeError, match="zigzag failed"):
         build_features(ZIGZAG, feature_set="swing", threaded=True)
 

@@ -1,4 +1,10 @@
-"""Labelled OHLC windows: container, synthetic generator, features, loaders, torch dataset."""
+"""Labelled OHLC windows, as an import DAG with one home per concept:
+
+``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (the market);
+``files`` (formats, optional pyarrow); ``sources`` (synthetic | backtesting:NAME | file |
+folder | series, on top of files + labeling + synthetic); ``features/`` (groups + registry)
+<- ``dataset`` (the torch dataset and the splits).
+"""
 
 from moola.data.dataset import (
     WindowDataset,
@@ -12,13 +18,21 @@ from moola.data.features import (
     FEATURE_GROUPS,
     FEATURE_NAMES,
     FEATURE_SETS,
+    MOVE_FEATURES,
+    SWING_FEATURES,
     build_features,
     feature_names,
     resolve_feature_set,
 )
-from moola.data.loaders import REQUIRED_COLUMNS, load_csv, load_parquet, load_windows, save_parquet
-from moola.data.move import MOVE_FEATURES
-from moola.data.swing import SWING_FEATURES
+from moola.data.files import (
+    REQUIRED_COLUMNS,
+    load_csv,
+    load_parquet,
+    read_series,
+    save_parquet,
+)
+from moola.data.labeling import LabelRule, label_series
+from moola.data.sources import REAL_SOURCES, label_file, load_windows
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
     DEFAULT_WINDOW,
@@ -38,8 +52,10 @@ __all__ = [
     "FEATURE_SETS",
     "LABEL_NAMES",
     "MOVE_FEATURES",
+    "REAL_SOURCES",
     "REQUIRED_COLUMNS",
     "SWING_FEATURES",
+    "LabelRule",
     "OHLCWindows",
     "SyntheticConfig",
     "WindowDataset",
@@ -48,9 +64,12 @@ __all__ = [
     "chronological_split",
     "feature_names",
     "generate_synthetic",
+    "label_file",
+    "label_series",
     "load_csv",
     "load_parquet",
     "load_windows",
+    "read_series",
     "resolve_feature_set",
     "save_parquet",
     "split_windows",

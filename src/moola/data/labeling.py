@@ -28,21 +28,13 @@ can split chronologically and purge overlapping windows (``moola.data.split_wind
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows, validate_ohlc
 from moola.errors import ConfigError, DataValidationError
-
-PRICE_COLUMNS = ("open", "high", "low", "close")
-#: Real bar files shipped by the ``backtesting`` package (AGPL-3.0: read at run time, never copied).
-BACKTESTING_FILES = {"EURUSD": "EURUSD.csv", "GOOG": "GOOG.csv"}
 
 _CONSOLIDATION, _RETRACEMENT, _CONTINUATION = (
     LABEL_NAMES.index("consolidation"),
@@ -148,89 +140,3 @@ def check_series(series: Any, *, window: int, source: str = "series") -> np.ndar
         message = str(exc).removeprefix("row 0, bar ")
         raise DataValidationError(f"{source}: row {message}") from None
     return bars
-
-
-def read_series(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a bar series from CSV or parquet: open/high/low/close columns, any case, any order.
-
-    Other columns (a time or date column, volume) are ignored; rows are taken in file order.
-    Errors name the file and the row (data row 0 is the first bar).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataValidationError(f"series file {str(path)!r} does not exist")
-    if path.suffix.lower() == ".parquet":
-        return _read_series_parquet(path)
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataValidationError(f"{path}: the file is empty")
-        index = _price_columns([h.strip() for h in header], path)
-        rows: list[list[float]] = []
-        for row_number, row in enumerate(reader):
-            if not row:
-                continue
-            try:
-                rows.append([float(row[i]) for i in index])
-            except (ValueError, IndexError):
-                values = [row[i] if i < len(row) else "<missing>" for i in index]
-                raise DataValidationError(
-                    f"{path}: row {row_number} (line {reader.line_num}): "
-                    f"open, high, low, close must be numbers, got {values}"
-                ) from None
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-
-
-def _price_columns(names: list[str], path: Path) -> list[int]:
-    lower = [n.lower() for n in names]
-    missing = [c for c in PRICE_COLUMNS if c not in lower]
-    if missing:
-        raise DataValidationError(
-            f"{path}: missing column(s) {missing} (case-insensitive); the file has {names}"
-        )
-    return [lower.index(c) for c in PRICE_COLUMNS]
-
-
-def _read_series_parquet(path: Path) -> np.ndarray:
-    from moola.data.loaders import _import_pyarrow
-
-    pa, _, pq = _import_pyarrow()
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
-    index = _price_columns(list(table.column_names), path)
-    try:
-        columns = [table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in index]
-    except pa.ArrowException as exc:
-        raise DataValidationError(f"{path}: price columns must be numeric: {exc}") from exc
-    return np.stack(columns, axis=1)
-
-
-def label_file(path: str | os.PathLike[str], rule: LabelRule | None = None) -> OHLCWindows:
-    """``read_series`` then ``label_series``; errors name the file."""
-    rule = rule or LabelRule()
-    series = read_series(path)
-    try:
-        return label_series(series, rule)
-    except DataValidationError as exc:
-        raise DataValidationError(f"{path}: {exc}") from None
-
-
-def backtesting_series_path(name: str) -> Path | None:
-    """Path of a bar file shipped by the installed ``backtesting`` package (None without it).
-
-    Found through the import system without importing ``backtesting`` (which imports bokeh).
-    The files are AGPL-3.0: they are read where they are installed and never copied here.
-    """
-    if name not in BACKTESTING_FILES:
-        raise ConfigError(f"unknown series {name!r}; choose one of {sorted(BACKTESTING_FILES)}")
-    spec = importlib.util.find_spec("backtesting")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        path = Path(location) / "test" / BACKTESTING_FILES[name]
-        if path.is_file():
-            return path
-    return None

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from moola.balancing import BALANCERS
-from moola.data.loaders import REAL_SOURCES
+from moola.data.sources import REAL_SOURCES
 from moola.errors import ConfigError
 from moola.train.config import TrainConfig
 

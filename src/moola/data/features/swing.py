@@ -2,7 +2,7 @@
 
 **The zigzag** (one state per window, updated bar by bar, so bar t's state uses bars
 ``0..t`` only). ``thr_t = swing_k * ATR_t`` with ATR(``atr_period``) as defined in
-:meth:`moola.data.candles.Candles.atr` (true range with the previous close, Wilder
+:meth:`moola.data.features.candles.Candles.atr` (true range with the previous close, Wilder
 smoothing seeded by the running mean).
 
 - *Undetermined* (from bar 0 until the first confirmation): track the highest high and the
@@ -56,7 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from moola.data.candles import Candles, FeatureSettings, in_units
+from moola.data.features.candles import Candles, FeatureSettings, in_units
 
 SWING_FEATURES: tuple[str, ...] = (
     "dist_to_prev_swing_high",

@@ -1,4 +1,6 @@
-"""Read and write labelled windows (parquet in the original schema, a pair of CSVs, or synthetic).
+"""File formats: labelled windows (parquet in the original schema, a pair of CSVs) and bar
+series (CSV or parquet), with the optional pyarrow import. Nothing here knows where data
+comes from (that is :mod:`moola.data.sources`) or how windows are labelled.
 
 Every loader checks the data before returning it and names the bad row (and bar), so a
 broken file fails with a message the user can act on instead of a numpy traceback or,
@@ -16,8 +18,6 @@ from typing import Any
 import numpy as np
 
 from moola.atomic import atomic_write
-from moola.data.labeling import BACKTESTING_FILES, LabelRule, backtesting_series_path, label_file
-from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
 from moola.errors import DataValidationError
 
@@ -37,7 +37,7 @@ _VALID_LABELS = (
 )
 
 
-def _import_pyarrow() -> tuple[Any, Any, Any]:
+def import_pyarrow() -> tuple[Any, Any, Any]:
     """pyarrow is an optional extra: import it only when parquet is actually used."""
     try:
         import pyarrow as pa
@@ -149,7 +149,7 @@ def _index_column(column: Any, name: str, pa: Any) -> np.ndarray:
 
 def load_parquet(path: str | os.PathLike[str], *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
     """Load the original parquet schema: one row per window with ``REQUIRED_COLUMNS``."""
-    pa, pc, pq = _import_pyarrow()
+    pa, pc, pq = import_pyarrow()
     path = Path(path)
     if not path.is_file():
         raise DataValidationError(f"parquet file {str(path)!r} does not exist")
@@ -190,7 +190,7 @@ def _windows_from_table(table: Any, window: int, pa: Any, pc: Any) -> OHLCWindow
 
 def save_parquet(windows: OHLCWindows, path: str | os.PathLike[str]) -> None:
     """Write windows in the original schema (labels as their string names)."""
-    pa, _, pq = _import_pyarrow()
+    pa, _, pq = import_pyarrow()
     windows.validate(n_classes=len(LABEL_NAMES))
     n, k = len(windows), windows.window
     prices = pa.array(windows.ohlc.reshape(-1), type=pa.float64())
@@ -306,58 +306,60 @@ def load_csv(
         ) from exc
 
 
-#: Real bar series shipped by the ``backtesting`` package, usable as ``--data backtesting:NAME``.
-REAL_PREFIX = "backtesting:"
-REAL_SOURCES = tuple(f"{REAL_PREFIX}{name}" for name in BACKTESTING_FILES)
+PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def load_real_series(source: str, *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
-    """``backtesting:EURUSD`` (5000 hourly bars) or ``backtesting:GOOG`` (2148 daily bars), cut
-    and labelled by the default :class:`~moola.data.labeling.LabelRule`. The files are read
-    where ``pip install backtesting`` put them (AGPL-3.0, never copied into moola)."""
-    name = source[len(REAL_PREFIX) :]
-    if name not in BACKTESTING_FILES:
-        raise DataValidationError(
-            f"unknown real series {source!r}; choose one of {', '.join(REAL_SOURCES)}"
-        )
-    path = backtesting_series_path(name)
-    if path is None:
-        raise DataValidationError(
-            f"{source} needs the 'backtesting' package, which ships the bars: "
-            "pip install backtesting"
-        )
-    return label_file(path, LabelRule(window=window))
+def read_series(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a bar series from CSV or parquet: open/high/low/close columns, any case, any order.
 
-
-def load_windows(
-    source: str | os.PathLike[str],
-    *,
-    window: int = DEFAULT_WINDOW,
-    synthetic: SyntheticConfig | None = None,
-) -> OHLCWindows:
-    """Load ``"synthetic"`` (the market ``synthetic`` describes; default: seed 0, ``window``
-    bars), ``"backtesting:NAME"`` (real bars, labelled by ``moola label``'s rule), a
-    ``.parquet`` file or a directory holding bars.csv + labels.csv."""
-    accepted = (
-        f"accepted sources are 'synthetic', {', '.join(REAL_SOURCES)}, a .parquet file, "
-        f"or a directory containing {BARS_CSV} and {LABELS_CSV}"
-    )
-    if isinstance(source, str) and source.strip().lower() == "synthetic":
-        return generate_synthetic(synthetic or SyntheticConfig(window=window))
-    if isinstance(source, str) and source.startswith(REAL_PREFIX):
-        return load_real_series(source, window=window)
-    path = Path(source)
+    Other columns (a time or date column, volume) are ignored; rows are taken in file order.
+    Errors name the file and the row (data row 0 is the first bar).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataValidationError(f"series file {str(path)!r} does not exist")
     if path.suffix.lower() == ".parquet":
-        if not path.is_file():
-            raise DataValidationError(f"parquet file {str(path)!r} does not exist")
-        return load_parquet(path, window=window)
-    if path.is_dir():
-        missing = [name for name in (BARS_CSV, LABELS_CSV) if not (path / name).is_file()]
-        if missing:
-            raise DataValidationError(
-                f"directory {str(path)!r} has no {' or '.join(missing)}; {accepted}"
-            )
-        return load_csv(path / BARS_CSV, path / LABELS_CSV, window=window)
-    if not path.exists():
-        raise DataValidationError(f"{str(path)!r} does not exist; {accepted}")
-    raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}")
+        return _read_series_parquet(path)
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataValidationError(f"{path}: the file is empty")
+        index = _price_columns([h.strip() for h in header], path)
+        rows: list[list[float]] = []
+        for row_number, row in enumerate(reader):
+            if not row:
+                continue
+            try:
+                rows.append([float(row[i]) for i in index])
+            except (ValueError, IndexError):
+                values = [row[i] if i < len(row) else "<missing>" for i in index]
+                raise DataValidationError(
+                    f"{path}: row {row_number} (line {reader.line_num}): "
+                    f"open, high, low, close must be numbers, got {values}"
+                ) from None
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def _price_columns(names: list[str], path: Path) -> list[int]:
+    lower = [n.lower() for n in names]
+    missing = [c for c in PRICE_COLUMNS if c not in lower]
+    if missing:
+        raise DataValidationError(
+            f"{path}: missing column(s) {missing} (case-insensitive); the file has {names}"
+        )
+    return [lower.index(c) for c in PRICE_COLUMNS]
+
+
+def _read_series_parquet(path: Path) -> np.ndarray:
+    pa, _, pq = import_pyarrow()
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
+    index = _price_columns(list(table.column_names), path)
+    try:
+        columns = [table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in index]
+    except pa.ArrowException as exc:
+        raise DataValidationError(f"{path}: price columns must be numeric: {exc}") from exc
+    return np.stack(columns, axis=1)

@@ -1,7 +1,7 @@
 """The features as a plain per-window, per-bar loop: the slow reference the tests trust.
 
 Not used by moola itself (keep it out of the hot path). It follows the definitions in
-:mod:`moola.data.features`, :mod:`moola.data.swing` and :mod:`moola.data.move` line by line,
+:mod:`moola.data.features`, :mod:`moola.data.features.swing` and :mod:`moola.data.features.move` line by line,
 on Python floats, one bar at a time, with the zigzag as an explicit state machine. Every
 float operation is the one the vectorised builder performs, in the same order (IEEE-754
 makes ``a + b == b + a`` and ``a * b == b * a`` exact), so the two agree bit for bit.
@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from moola.data.candles import FeatureSettings
 from moola.data.features import FEATURE_GROUPS, resolve_feature_set
-from moola.data.move import DRIFT_LIMIT, STEP_LIMIT
-from moola.data.swing import (
+from moola.data.features.candles import FeatureSettings
+from moola.data.features.move import DRIFT_LIMIT, STEP_LIMIT
+from moola.data.features.swing import (
     BARS_SINCE_LIMIT,
     CONFIRM_SLACK,
     CONSOLIDATION_LIMIT,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moola.data.candles import Candles, FeatureSettings, in_units
+from moola.data.features.candles import Candles, FeatureSettings, in_units
 
 MOVE_FEATURES: tuple[str, ...] = ("move_body", "move_close_change", "move_from_start")
 STEP_LIMIT = 3.0

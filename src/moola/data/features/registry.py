@@ -11,8 +11,8 @@ Groups, in registry (= output) order; each module documents its features one by 
 - ``candle`` (6): where open and close sit in the bar's range, body and wick shares, and
   ``range_z`` = range / EMA-20 of the range (below).
 - ``swing`` (6): the original's swing features from a causal ATR(10) zigzag
-  (:mod:`moola.data.swing`).
-- ``move`` (3): volatility-scaled cross-bar moves (:mod:`moola.data.move`).
+  (:mod:`moola.data.features.swing`).
+- ``move`` (3): volatility-scaled cross-bar moves (:mod:`moola.data.features.move`).
 - ``position`` (1): t / (K - 1).
 
 A *feature set* is a set name from :data:`FEATURE_SETS` (``original`` = candle, swing,
@@ -21,11 +21,11 @@ Groups always come out in registry order, whatever order they are named in, so t
 spellings of one set give the same columns (and the same model input).
 
 Speed: the builder converts and validates once, transposes to bar-major (K, N) columns
-(:class:`moola.data.candles.Candles`) and loops at most over the K bar positions, with
+(:class:`moola.data.features.candles.Candles`) and loops at most over the K bar positions, with
 numpy work over all windows at once. The longest loop, the swing group's zigzag (a third
 of the time, in small numpy calls that release the GIL), runs in a second thread while the
 other groups compute (``FeatureGroup.start``; ``threaded=False`` keeps one thread).
-:mod:`moola.data._reference_features` is the plain per-bar loop the tests hold it to, bit
+:mod:`tests.helpers.reference_features` is the plain per-bar loop the tests hold it to, bit
 for bit, either way.
 """
 
@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moola.data.candles import Candles, FeatureSettings
-from moola.data.move import MOVE_FEATURES, move_features
-from moola.data.swing import SWING_FEATURES, start_zigzag, swing_features
+from moola.data.features.candles import Candles, FeatureSettings
+from moola.data.features.move import MOVE_FEATURES, move_features
+from moola.data.features.swing import SWING_FEATURES, start_zigzag, swing_features
 from moola.data.windows import ohlc_is_valid, validate_ohlc
 from moola.errors import ConfigError, InputValidationError
 

@@ -6,7 +6,7 @@ EMA of the bar range, the ATR). :class:`Candles` computes each series once, on f
 Layout: every array is **bar-major**, shape (K, N) for N windows of K bars, float64 and
 C-contiguous. A recursion over bars (an EMA, the ATR, the zigzag) then loops over the K
 rows and does numpy work on one contiguous row of N windows per bar, which is what makes
-the builder fast. Each recursion is written so that :mod:`moola.data._reference_features`,
+the builder fast. Each recursion is written so that :mod:`tests.helpers.reference_features`,
 a plain per-bar loop, performs the same float operations in the same order and agrees bit
 for bit.
 """

@@ -1,0 +1,104 @@
+"""Where a run's windows come from: ``synthetic``, ``backtesting:NAME``, a windows file or
+folder, or a raw series labelled by :mod:`moola.data.labeling`. All knowledge of the
+``backtesting`` package lives here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from moola.data.files import BARS_CSV, LABELS_CSV, load_csv, load_parquet, read_series
+from moola.data.labeling import LabelRule, label_series
+from moola.data.synthetic import SyntheticConfig, generate_synthetic
+from moola.data.windows import DEFAULT_WINDOW, OHLCWindows
+from moola.errors import ConfigError, DataValidationError
+
+#: Real bar files shipped by the ``backtesting`` package (AGPL-3.0: read at run time, never copied).
+BACKTESTING_FILES = {"EURUSD": "EURUSD.csv", "GOOG": "GOOG.csv"}
+
+
+def label_file(path: str | os.PathLike[str], rule: LabelRule | None = None) -> OHLCWindows:
+    """``read_series`` then ``label_series``; errors name the file."""
+    rule = rule or LabelRule()
+    series = read_series(path)
+    try:
+        return label_series(series, rule)
+    except DataValidationError as exc:
+        raise DataValidationError(f"{path}: {exc}") from None
+
+
+def backtesting_series_path(name: str) -> Path | None:
+    """Path of a bar file shipped by the installed ``backtesting`` package (None without it).
+
+    Found through the import system without importing ``backtesting`` (which imports bokeh).
+    The files are AGPL-3.0: they are read where they are installed and never copied here.
+    """
+    if name not in BACKTESTING_FILES:
+        raise ConfigError(f"unknown series {name!r}; choose one of {sorted(BACKTESTING_FILES)}")
+    spec = importlib.util.find_spec("backtesting")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "test" / BACKTESTING_FILES[name]
+        if path.is_file():
+            return path
+    return None
+
+
+#: Real bar series shipped by the ``backtesting`` package, usable as ``--data backtesting:NAME``.
+REAL_PREFIX = "backtesting:"
+REAL_SOURCES = tuple(f"{REAL_PREFIX}{name}" for name in BACKTESTING_FILES)
+
+
+def load_real_series(source: str, *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
+    """``backtesting:EURUSD`` (5000 hourly bars) or ``backtesting:GOOG`` (2148 daily bars), cut
+    and labelled by the default :class:`~moola.data.labeling.LabelRule`. The files are read
+    where ``pip install backtesting`` put them (AGPL-3.0, never copied into moola)."""
+    name = source[len(REAL_PREFIX) :]
+    if name not in BACKTESTING_FILES:
+        raise DataValidationError(
+            f"unknown real series {source!r}; choose one of {', '.join(REAL_SOURCES)}"
+        )
+    path = backtesting_series_path(name)
+    if path is None:
+        raise DataValidationError(
+            f"{source} needs the 'backtesting' package, which ships the bars: "
+            "pip install backtesting"
+        )
+    return label_file(path, LabelRule(window=window))
+
+
+def load_windows(
+    source: str | os.PathLike[str],
+    *,
+    window: int = DEFAULT_WINDOW,
+    synthetic: SyntheticConfig | None = None,
+) -> OHLCWindows:
+    """Load ``"synthetic"`` (the market ``synthetic`` describes; default: seed 0, ``window``
+    bars), ``"backtesting:NAME"`` (real bars, labelled by ``moola label``'s rule), a
+    ``.parquet`` file or a directory holding bars.csv + labels.csv."""
+    accepted = (
+        f"accepted sources are 'synthetic', {', '.join(REAL_SOURCES)}, a .parquet file, "
+        f"or a directory containing {BARS_CSV} and {LABELS_CSV}"
+    )
+    if isinstance(source, str) and source.strip().lower() == "synthetic":
+        return generate_synthetic(synthetic or SyntheticConfig(window=window))
+    if isinstance(source, str) and source.startswith(REAL_PREFIX):
+        return load_real_series(source, window=window)
+    path = Path(source)
+    if path.suffix.lower() == ".parquet":
+        if not path.is_file():
+            raise DataValidationError(f"parquet file {str(path)!r} does not exist")
+        return load_parquet(path, window=window)
+    if path.is_dir():
+        missing = [name for name in (BARS_CSV, LABELS_CSV) if not (path / name).is_file()]
+        if missing:
+            raise DataValidationError(
+                f"directory {str(path)!r} has no {' or '.join(missing)}; {accepted}"
+            )
+        return load_csv(path / BARS_CSV, path / LABELS_CSV, window=window)
+    if not path.exists():
+        raise DataValidationError(f"{str(path)!r} does not exist; {accepted}")
+    raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}")
