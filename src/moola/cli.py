@@ -4,178 +4,162 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from moola.balancing import BALANCERS, DEFAULT_BALANCER
+from moola import __version__
+from moola.balancing import BALANCERS
 from moola.data.features import DEFAULT_FEATURE_SET, FEATURE_GROUPS, FEATURE_SETS
 from moola.errors import ConfigError, MoolaError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="moola", description=__doc__)
+    """The commands and their flags; ``moola train``'s come from TrainConfig's fields."""
+    from moola.data import LabelRule
+    from moola.diagnose import DiagnoseConfig
+    from moola.train.fields import add_train_flags
+
+    parser = argparse.ArgumentParser(
+        prog="moola", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"moola {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     balancers = ", ".join(sorted(BALANCERS))
     features_help = (
-        f"feature set: {', '.join(FEATURE_SETS)}, or comma-separated groups of "
-        f"{', '.join(FEATURE_GROUPS)}; default {DEFAULT_FEATURE_SET}"
+        f"feature set ({', '.join(FEATURE_SETS)}) or comma-separated groups of "
+        f"{', '.join(FEATURE_GROUPS)}"
     )
 
-    train = sub.add_parser("train", help="train JadeCompact (default: built-in synthetic data)")
-    train.add_argument(
-        "--data",
-        default="synthetic",
-        help="'synthetic', a .parquet file, or a folder with bars.csv + labels.csv",
+    train = sub.add_parser(
+        "train",
+        help="train JadeCompact (default: built-in synthetic data)",
+        description="Train JadeCompact. Every flag is a TrainConfig field; unset flags keep "
+        "its default (or, with --resume, the run's recorded value).",
     )
-    train.add_argument(
-        "--steps", type=int, help="total optimizer steps (also when resuming); default 1000"
-    )
-    train.add_argument(
-        "--seed", type=int, help="seed of the run (init, batch order, dropout); default 0"
-    )
-    train.add_argument("--balancer", help=f"loss balancer: {balancers}; default {DEFAULT_BALANCER}")
-    train.add_argument("--features", help=features_help)
-    train.add_argument("--device", help="auto, cpu, cuda or cuda:N; default auto")
-    train.add_argument(
-        "--out",
-        help="output folder for metrics.json, loss_curves.png, checkpoint.pt; default runs/latest",
-    )
+    add_train_flags(train)
     train.add_argument(
         "--resume",
         metavar="CHECKPOINT",
         help="continue a run from its checkpoint (file or output folder)",
     )
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--grad-clip", type=float, help="max global gradient norm (0 disables)")
-    train.add_argument(
+    train.set_defaults(func=run_train)
+
+    diagnose_defaults = DiagnoseConfig()
+    diag = sub.add_parser("diagnose", help="probe each task's share of the shared-trunk gradient")
+    diag.add_argument(
+        "--balancer",
+        default=diagnose_defaults.balancer,
+        help=f"loss balancer: {balancers} (default: {diagnose_defaults.balancer})",
+    )
+    diag.add_argument(
+        "--seed",
+        type=int,
+        default=diagnose_defaults.seed,
+        help="seed of the run, as for train: initialisation, split and batch order "
+        f"(default: {diagnose_defaults.seed})",
+    )
+    diag.add_argument(
+        "--data", help="a data source as for train (default: synthetic, or the checkpoint's)"
+    )
+    diag.add_argument(
+        "--features",
+        help=f"{features_help} (default: {DEFAULT_FEATURE_SET}, or the checkpoint's)",
+    )
+    diag.add_argument(
+        "--batch-size",
+        type=int,
+        default=diagnose_defaults.batch_size,
+        help=f"windows in the probed batch (default: {diagnose_defaults.batch_size})",
+    )
+    diag.add_argument(
         "--countdown-units",
         choices=["normalized", "bars"],
-        help="'bars' trains on raw ±20 targets (reproduces the legacy failure)",
+        help="countdown targets (default: normalized, or the checkpoint's)",
     )
-    train.add_argument("--threads", type=int, help="CPU threads")
-    train.add_argument("--log-every", type=int)
-    train.add_argument("--eval-every", type=int)
-    train.add_argument("--checkpoint-every", type=int)
-    train.add_argument(
-        "--patience",
-        type=int,
-        help="stop after N evaluations (every --eval-every steps) without a new best; 0 = off",
-    )
-    train.add_argument(
-        "--graph",
-        action="store_true",
-        default=None,
-        help="capture the train step in a CUDA graph (CUDA only)",
-    )
-    train.add_argument(
-        "--bf16",
-        action="store_true",
-        default=None,
-        help="bfloat16 autocast (pays off only at large batch on GPU)",
-    )
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    diag = sub.add_parser("diagnose", help="probe each task's share of the shared-trunk gradient")
-    diag.add_argument("--balancer", default=DEFAULT_BALANCER, help=f"one of: {balancers}")
-    diag.add_argument("--seed", type=int, default=0)
-    diag.add_argument("--data", default="synthetic")
     diag.add_argument(
-        "--features", help=f"{features_help} (with --checkpoint: the checkpoint's by default)"
+        "--checkpoint", help="probe a trained model (and its data) instead of a fresh one"
     )
-    diag.add_argument("--batch-size", type=int, default=32)
-    diag.add_argument("--countdown-units", choices=["normalized", "bars"], default="normalized")
     diag.add_argument(
-        "--checkpoint", help="probe a trained model instead of a fresh initialisation"
+        "--device",
+        default=diagnose_defaults.device,
+        help=f"cpu, cuda or cuda:N (default: {diagnose_defaults.device})",
     )
-    diag.add_argument("--device", default="cpu")
     diag.add_argument("--json", action="store_true", help="print only the JSON result")
+    diag.set_defaults(func=run_diagnose)
 
+    rule = LabelRule()
     label = sub.add_parser(
         "label", help="cut a continuous OHLC series (CSV/parquet) into labelled windows"
     )
     label.add_argument("series", help="CSV or parquet with open, high, low, close columns")
     label.add_argument("--out", required=True, help="output .parquet (original schema)")
-    label.add_argument("--stride", type=int, default=15, help="bars between window starts")
-    label.add_argument("--window", type=int, default=105, help="bars per window")
+    label.add_argument(
+        "--stride",
+        type=int,
+        default=rule.stride,
+        help=f"bars between window starts (default: {rule.stride})",
+    )
+    label.add_argument(
+        "--window", type=int, default=rule.window, help=f"bars per window (default: {rule.window})"
+    )
+    label.set_defaults(func=run_label)
 
     sweep = sub.add_parser(
         "sweep", help="a grid of training runs (seeds × balancers × data × settings)"
     )
-    sweep.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,1,2; default 0")
+    sweep.add_argument("--seeds", default="0", help="e.g. 0-4 or 0,1,2 (default: 0)")
     sweep.add_argument(
-        "--balancers", default="all", help=f"comma-separated names or 'all' ({balancers})"
+        "--balancers",
+        default="all",
+        help=f"comma-separated names or all ({balancers}; default: all)",
     )
     sweep.add_argument(
         "--data",
         action="append",
-        help="a data source as for train (repeat for several); default synthetic",
+        help="a data source as for train (repeat for several; default: synthetic)",
     )
     sweep.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a TrainConfig field; repeat a key for an axis (--set lr=1e-3 --set lr=3e-3)",
+        help="override a TrainConfig field, parsed as train's --set; repeat a key for an axis "
+        "(--set lr=1e-3 --set lr=3e-3)",
     )
     sweep.add_argument("--steps", type=int, help="shortcut for --set steps=N")
-    sweep.add_argument("--out", default="runs/sweep", help="sweep folder; default runs/sweep")
+    sweep.add_argument("--out", default="runs/sweep", help="sweep folder (default: runs/sweep)")
     sweep.add_argument(
         "--executor",
         choices=["pool", "ray", "inline"],
         default="pool",
-        help="pool: local processes (default); ray: Ray tasks; inline: this process",
+        help="pool: local processes; ray: Ray tasks; inline: this process (default: pool)",
     )
     sweep.add_argument(
-        "--workers", type=int, help=f"runs at once; default the number of cores ({os.cpu_count()})"
+        "--workers", type=int, help=f"runs at once (default: the number of cores, {os.cpu_count()})"
     )
     sweep.add_argument("--address", help="Ray cluster address (--executor ray), e.g. auto")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=run_sweep)
 
     league = sub.add_parser("league", help="rebuild a sweep's league table from its finished runs")
     league.add_argument("dir", help="the sweep's --out folder")
+    league.set_defaults(func=run_league)
     return parser
-
-
-_TRAIN_FLAGS = {
-    "data": "data",
-    "steps": "steps",
-    "seed": "seed",
-    "balancer": "balancer",
-    "features": "features",
-    "device": "device",
-    "out": "out_dir",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "countdown_units": "countdown_units",
-    "threads": "threads",
-    "log_every": "log_every",
-    "eval_every": "eval_every",
-    "checkpoint_every": "checkpoint_every",
-    "patience": "patience",
-    "graph": "graph",
-    "bf16": "bf16",
-}
 
 
 def run_train(args: argparse.Namespace) -> int:
     from moola.report import best_table_rows, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
+    from moola.train.fields import train_overrides
     from moola.train.outdir import claim_out_dir
     from moola.train.run import train_and_write
 
-    overrides: dict[str, Any] = {
-        key: getattr(args, flag)
-        for flag, key in _TRAIN_FLAGS.items()
-        if getattr(args, flag) is not None
-    }
-    if args.grad_clip is not None:
-        overrides["grad_clip"] = args.grad_clip or None
-    overrides["progress"] = not args.no_progress
+    overrides = train_overrides(args)
     if args.resume:
         trainer = Trainer.resume(args.resume, **overrides)
     else:
@@ -189,9 +173,8 @@ def run_train(args: argparse.Namespace) -> int:
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
-        outputs = train_and_write(
-            trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress)
-        )
+        with progress_bar(config.steps, trainer.step, enabled=config.progress) as progress:
+            outputs = train_and_write(trainer, progress=progress)
     metrics = outputs.metrics
     header, rows = train_table_rows(metrics["tasks"])
     stopped = " (stopped early: --patience)" if metrics["stopped_early"] else ""
@@ -222,8 +205,9 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_with_progress(trainer: Any, *, enabled: bool) -> Any:
-    total = trainer.config.steps
+@contextlib.contextmanager
+def progress_bar(total: int, completed: int, *, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar fed by the trainer's log callback; None when disabled or without rich."""
     try:
         from rich.progress import (
             BarColumn,
@@ -235,7 +219,8 @@ def _fit_with_progress(trainer: Any, *, enabled: bool) -> Any:
     except ImportError:
         enabled = False
     if not enabled:
-        return trainer.fit()
+        yield None
+        return
     columns = (
         TextColumn("[bold]train"),
         BarColumn(),
@@ -244,13 +229,13 @@ def _fit_with_progress(trainer: Any, *, enabled: bool) -> Any:
         TextColumn("{task.fields[losses]}"),
     )
     with Progress(*columns, transient=False) as progress:
-        bar = progress.add_task("train", total=total, completed=trainer.step, losses="")
+        bar = progress.add_task("train", total=total, completed=completed, losses="")
 
         def update(step: int, losses: dict[str, float]) -> None:
             text = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
             progress.update(bar, completed=step, losses=text)
 
-        return trainer.fit(progress=update)
+        yield update
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
@@ -273,9 +258,11 @@ def run_diagnose(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     header, rows = diagnose_table_rows(result)
+    model = "fresh model" if result["checkpoint"] is None else f"checkpoint {result['checkpoint']}"
     print_table(
         f"moola diagnose — {result['balancer']}, seed {result['seed']}, batch {result['batch_size']} "
         f"(countdown {result['countdown_units']}); spread {result['spread']:.2f}×\n"
+        f"{model}, data {result['data']} (first training batch)\n"
         f"features {result['features']} ({len(result['feature_names'])}): "
         f"{', '.join(result['feature_names'])}",
         header,
@@ -354,15 +341,8 @@ def _print_league(directory: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            return run_train(args)
-        if args.command == "label":
-            return run_label(args)
-        if args.command == "sweep":
-            return run_sweep(args)
-        if args.command == "league":
-            return run_league(args)
-        return run_diagnose(args)
+        status: int = args.func(args)
+        return status
     except MoolaError as exc:
         print(f"moola {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,42 +1,43 @@
-"""``moola diagnose``: one seeded batch, one balancer, the gradient probe's verdict."""
+"""``moola diagnose``: the first batch of a run, one balancer, the gradient probe's verdict.
+
+The run is assembled by :mod:`moola.train.setup`, like training's, so the probe measures
+the step that training runs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from moola.balancing import DEFAULT_BALANCER, make_balancer
-from moola.balancing.base import StepContext
-from moola.data import (
-    DEFAULT_FEATURE_SET,
-    OHLCWindows,
-    WindowDataset,
-    load_windows,
-)
-from moola.data.synthetic import SyntheticConfig
-from moola.errors import ConfigError
-from moola.models import JadeCompact, JadeConfig
+from moola.balancing import DEFAULT_BALANCER
+from moola.data import OHLCWindows
+from moola.errors import ConfigError, MoolaError
 from moola.probe import ProbeReport, probe_from_graph
-from moola.seeding import seed_everything
-from moola.tasks import make_tasks
 from moola.train.checkpoint import (
     CheckpointError,
     check_feature_names,
     check_model_shapes,
     load_checkpoint,
 )
-from moola.train.config import resolve_device
+from moola.train.config import TrainConfig
+from moola.train.loop import batch_indices
+from moola.train.setup import RunData, build_run
 
 
 @dataclass(frozen=True)
 class DiagnoseConfig:
+    """What to probe. ``seed`` means what it means for ``moola train``: the run's seed (its
+    initialisation, split and batch order); the synthetic market stays at ``data_seed`` 0.
+
+    ``data``, ``features`` and ``countdown_units`` default to the checkpoint's with
+    ``checkpoint``, else to ``moola train``'s defaults.
+    """
+
     balancer: str = DEFAULT_BALANCER
     seed: int = 0
-    data: str = "synthetic"
+    data: str | None = None
     batch_size: int = 32
-    countdown_units: str = "normalized"
+    countdown_units: str | None = None
     device: str = "cpu"
     window: int = 105
     checkpoint: str | None = None  # a trained model to probe instead of a fresh one
@@ -44,55 +45,66 @@ class DiagnoseConfig:
     features: str | None = None
 
 
+def run_config(config: DiagnoseConfig, state: dict[str, Any] | None) -> TrainConfig:
+    """The training config whose first batch and step are probed: the checkpoint's own run
+    (its data, features, sizes and units) unless overridden, else a default run."""
+    if config.batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {config.batch_size}")
+    overrides: dict[str, Any] = {
+        "balancer": config.balancer,
+        "balancer_options": {},
+        "seed": config.seed,
+        "batch_size": config.batch_size,
+        "device": config.device,
+        "graph": False,
+        "bf16": False,
+        "out_dir": None,
+        "progress": False,
+    }
+    for name in ("data", "features", "countdown_units"):
+        if getattr(config, name) is not None:
+            overrides[name] = getattr(config, name)
+    if state is None:
+        return TrainConfig(**{"window": config.window, **overrides})
+    try:
+        saved = TrainConfig.from_dict(state["config"]).to_dict()
+        return TrainConfig.from_dict({**saved, **overrides})
+    except MoolaError as exc:
+        raise CheckpointError(f"checkpoint {config.checkpoint} has a bad config: {exc}") from None
+
+
 def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> dict[str, Any]:
-    """Probe each task's share of the trunk gradient under ``config.balancer``.
+    """Probe each task's share of the trunk gradient under ``config.balancer``, on the first
+    training batch of the run, through the train step's own forward pass.
 
     The model runs in eval mode (no dropout) so that the balancer's step and the probe see
     the same forward pass; the balancer's weights for this batch are the ones probed.
     """
-    if config.batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {config.batch_size}")
-    device = resolve_device(config.device)
     state = None if config.checkpoint is None else load_checkpoint(config.checkpoint)
-    features = config.features
-    if features is None:
-        features = DEFAULT_FEATURE_SET if state is None else state["config"].get("features")
-        if not isinstance(features, str):
-            raise CheckpointError(
-                f"checkpoint {config.checkpoint}: config['features'] is not a str"
-            )
-    generator = seed_everything(config.seed)
-    if windows is None:
-        market = SyntheticConfig(window=config.window, seed=config.seed)
-        windows = load_windows(config.data, window=config.window, synthetic=market)
-    dataset = WindowDataset(windows.validate(), feature_set=features)
-    idx = torch.randperm(len(dataset), generator=generator)[: config.batch_size]
-    batch = dataset.subset(idx.numpy())
-    tasks = make_tasks(countdown_units=config.countdown_units)
-    targets = {
-        k: v.to(device)
-        for k, v in tasks.build_targets(
-            batch.label, batch.expansion_start, batch.expansion_end, batch.window
-        ).items()
-    }
-    x = batch.x.to(device)
+    train_config = run_config(config, state)
+    run = build_run(train_config, windows=windows)
+    model, tasks, data = run.model, run.tasks, run.data
+    if state is not None:
+        load_trained(model, state, str(config.checkpoint), data)
+    batch = min(train_config.batch_size, data.x_train.shape[0])
+    idx = batch_indices(data.x_train.shape[0], batch, train_config.seed, 0, run.device)
+    x = data.x_train.index_select(0, idx)
+    targets = {k: v.index_select(0, idx) for k, v in data.y_train.items()}
+    model.eval()
 
-    if state is None:
-        model = JadeCompact(JadeConfig(n_features=dataset.n_features))
-    else:
-        model = trained_model(state, str(config.checkpoint), dataset)
-    model.to(device).eval()
-    balancer = make_balancer(config.balancer, tasks, device=device)
-
-    trunk_out = model.encode(x)
-    losses = tasks.losses(model.decode(trunk_out), targets)
-    weights = balancer.backward(losses, StepContext(model, trunk_out, 0))
+    losses, ctx = run.step.forward_losses(x, targets, split=run.balancer.uses_task_inputs)
+    weights = run.balancer.backward(losses, ctx)
     model.zero_grad(set_to_none=True)
 
     trunk_out = model.encode(x)
     losses = tasks.losses(model.decode(trunk_out), targets)
     report: ProbeReport = probe_from_graph(
-        losses, trunk_out, model.trunk_parameters(), weights, tasks.priorities(device), tasks.names
+        losses,
+        trunk_out,
+        model.trunk_parameters(),
+        weights,
+        tasks.priorities(run.device),
+        tasks.names,
     )
     result = report.to_dict()
     natural = tasks.to_natural(losses.detach()).tolist()
@@ -101,23 +113,21 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
         result["tasks"][name]["loss_training_units"] = loss_train
         result["tasks"][name]["priority"] = tasks[name].priority
     return {
-        "balancer": config.balancer,
-        "seed": config.seed,
+        "balancer": train_config.balancer,
+        "seed": train_config.seed,
+        "data": train_config.data,
+        "checkpoint": config.checkpoint,
         "batch_size": int(x.shape[0]),
-        "countdown_units": config.countdown_units,
-        "features": features,
-        "feature_names": list(dataset.feature_names),
+        "countdown_units": train_config.countdown_units,
+        "features": train_config.features,
+        "feature_names": list(data.feature_names),
         **result,
     }
 
 
-def trained_model(state: dict[str, Any], path: str, dataset: WindowDataset) -> JadeCompact:
-    """The checkpoint's model, built from its own configuration and checked against the data."""
-    sizes = state["config"].get("model", {})
-    if not isinstance(sizes, dict):
-        raise CheckpointError(f"checkpoint {path}: config['model'] is not a dict")
-    check_feature_names(state["feature_names"], dataset.feature_names, path)
-    model = JadeCompact(JadeConfig(**{**sizes, "n_features": dataset.n_features}))
+def load_trained(model: Any, state: dict[str, Any], path: str, data: RunData) -> None:
+    """Load the checkpoint's weights into ``model`` (built from the checkpoint's own config),
+    after checking them against the data."""
+    check_feature_names(state["feature_names"], data.feature_names, path)
     check_model_shapes(state["model"], model, path)
     model.load_state_dict(state["model"])
-    return model

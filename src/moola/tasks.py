@@ -68,6 +68,11 @@ class Task(ABC):
     def constant_baseline(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
         """Natural-units loss on ``eval_target`` of the best constant fitted on ``train_target``."""
 
+    @property
+    def units(self) -> str:
+        """The natural units the loss is reported in (``metrics.json``'s ``units``)."""
+        return "nats"
+
 
 @dataclass(frozen=True)
 class TypeTask(Task):
@@ -145,6 +150,10 @@ class PointerTask(RegressionTask):
 
     delta: float = 0.08
 
+    @property
+    def units(self) -> str:
+        return f"window fraction (Huber δ={self.delta:g})"
+
     def natural_target(self, label, start, end, window):  # type: ignore[no-untyped-def]
         start, end = start.double(), end.double()
         center = (start + end) / 2.0 / window
@@ -181,6 +190,10 @@ class CountdownTask(RegressionTask):
 
     delta: float = 1.0
     target_scale: float = 1.0 / COUNTDOWN_CLIP
+
+    @property
+    def units(self) -> str:
+        return f"bars (Huber δ={self.delta:g})"
 
     def natural_target(self, label, start, end, window):  # type: ignore[no-untyped-def]
         t = torch.arange(window, device=start.device, dtype=torch.float32)
@@ -263,6 +276,10 @@ class TaskSet:
         """Stacked training-units losses -> natural units (countdown in bars)."""
         factors = [float(t.to_natural(1.0)) for t in self.tasks]
         return losses * torch.tensor(factors, dtype=losses.dtype, device=losses.device)
+
+    def units(self) -> dict[str, str]:
+        """Per task, the natural units its loss is reported in."""
+        return {t.name: t.units for t in self.tasks}
 
     def constant_baselines(
         self, train_targets: Mapping[str, torch.Tensor], eval_targets: Mapping[str, torch.Tensor]

@@ -1,6 +1,7 @@
 """Fixtures for the train-step benchmarks: fixed CPU threads, pinned glibc malloc thresholds
 (timed runs only), one synthetic data set, and a factory that builds a fresh, seeded model +
-balancer + optimizer + step per benchmark."""
+balancer + optimizer + step per benchmark, by the trainer's own builders
+(:mod:`moola.train.setup`), so the benchmark times the step that training runs."""
 
 from __future__ import annotations
 
@@ -15,19 +16,19 @@ from typing import Any
 import pytest
 import torch
 
-from moola.balancing import Balancer, make_balancer
+from moola.balancing import Balancer
 from moola.data import FEATURE_NAMES, WindowDataset, generate_synthetic
-from moola.models import JadeCompact, JadeConfig
+from moola.models import JadeCompact
 from moola.seeding import seed_everything
-from moola.tasks import TaskSet, make_tasks
-from moola.train.step import EagerStep, GraphedStep, make_optimizer
+from moola.tasks import TaskSet
+from moola.train import TrainConfig
+from moola.train.setup import build_balancer, build_model, build_step, build_tasks
+from moola.train.step import EagerStep
 
 #: CPU intra-op threads for every benchmark (override with MOOLA_BENCH_THREADS).
 BENCH_THREADS = int(os.environ.get("MOOLA_BENCH_THREADS", "2"))
 #: Batch sizes benchmarked; the synthetic data set holds exactly the largest one.
 BATCH_SIZES = (32, 256)
-#: The training defaults of ``TrainConfig``.
-LR, WEIGHT_DECAY, GRAD_CLIP = 1e-3, 0.01, 1.0
 SEED = 0
 
 CUDA_AVAILABLE = torch.cuda.is_available()
@@ -143,7 +144,7 @@ def bench_threads(request: pytest.FixtureRequest) -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def bench_tasks() -> TaskSet:
-    return make_tasks()
+    return build_tasks(TrainConfig(out_dir=None))
 
 
 @pytest.fixture(scope="session")
@@ -160,11 +161,26 @@ def bench_batches(bench_tasks: TaskSet) -> dict[int, tuple[torch.Tensor, dict[st
     }
 
 
-def new_model(device: torch.device, threads: int) -> JadeCompact:
-    """The default JadeCompact, seeded, on ``device``, input checks off (as the trainer does)."""
-    seed_everything(SEED, threads=threads)
-    model = JadeCompact(JadeConfig(n_features=len(FEATURE_NAMES))).to(device)
-    model.check_finite = False  # the trainer validates the whole data set once instead
+def bench_config(
+    device: str, balancer: str, mode: str, threads: int, **options: Any
+) -> TrainConfig:
+    """``moola train``'s defaults (optimizer, clipping, model sizes) for one benchmarked step."""
+    return TrainConfig(
+        device=device,
+        balancer=balancer,
+        balancer_options=dict(options),
+        graph=mode == "graph",
+        threads=threads,
+        seed=SEED,
+        out_dir=None,
+        progress=False,
+    )
+
+
+def new_model(config: TrainConfig, device: torch.device) -> JadeCompact:
+    """The default JadeCompact, seeded, on ``device``, as the trainer builds it."""
+    seed_everything(config.seed, threads=config.threads)
+    model = build_model(config, len(FEATURE_NAMES), device)
     model.train()
     return model
 
@@ -216,18 +232,10 @@ def make_step_bench(
         device_name: str, batch: int, balancer_name: str, mode: str, **options: Any
     ) -> StepBench:
         device = torch.device(device_name)
-        model = new_model(device, bench_threads)
-        balancer = make_balancer(balancer_name, bench_tasks, device=device, **options)
-        graph = mode == "graph"
-        optimizer = make_optimizer(
-            list(model.parameters()) + balancer.parameters(),
-            lr=LR,
-            weight_decay=WEIGHT_DECAY,
-            device=device,
-            graph=graph,
-        )
-        step_cls = GraphedStep if graph else EagerStep
-        step = step_cls(model, bench_tasks, balancer, optimizer, grad_clip=GRAD_CLIP)
+        config = bench_config(device_name, balancer_name, mode, bench_threads, **options)
+        model = new_model(config, device)
+        balancer = build_balancer(config, bench_tasks, device)
+        step = build_step(config, model, bench_tasks, balancer, device)
         x, targets = bench_batches[batch]
         info = base_extra_info(device, batch, bench_threads, bench_malloc)
         info.update(balancer=balancer_name, mode=mode, balancer_options=dict(options))

@@ -50,10 +50,9 @@ from .conftest import (
     BATCH_SIZES,
     DEVICE_MODES,
     DEVICES,
-    LR,
-    WEIGHT_DECAY,
     assert_params_updated,
     base_extra_info,
+    bench_config,
     new_model,
     params_snapshot,
     synchronize,
@@ -184,9 +183,12 @@ def test_legacy_reference_loop(
     benchmark, bench_malloc, bench_threads, bench_tasks, bench_batches, device, batch
 ):
     dev = torch.device(device)
-    model = new_model(dev, bench_threads)
+    config = bench_config(device, "legacy", "eager", bench_threads)
+    model = new_model(config, dev)
     # The seed code's optimizer: plain AdamW with torch's defaults (no fused/foreach choice).
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     normalizer = LegacyLossNormalizer()
     x, targets = bench_batches[batch]
     x, targets = x.to(dev), {k: v.to(dev) for k, v in targets.items()}

@@ -50,7 +50,7 @@ def test_resume_continues_exactly(balancer: str, tmp_path: Path) -> None:
     # 13 is off the 5-step log grid and off the 10-step refresh grid of the default balancer.
     interrupted = Trainer(tiny_run(balancer, 13, tmp_path))
     interrupted.fit()
-    checkpoint = interrupted.save()
+    checkpoint = interrupted.save(tmp_path)
     resumed = Trainer.resume(checkpoint, steps=23)
     assert resumed.step == 13
     resumed_history = resumed.fit().history

@@ -18,6 +18,8 @@ from moola.models.jade_core import JadeCompact, JadeConfig
 from moola.probe import probe_gradients
 from moola.seeding import seed_everything
 from moola.tasks import make_tasks
+from moola.train.step import EagerStep
+from moola.train.step import make_optimizer as make_train_optimizer
 
 TASKS = make_tasks()
 #: Gradient entries: zero or comfortably normal floats (products of subnormals underflow).
@@ -61,22 +63,35 @@ def task_params(model: JadeCompact, name: str) -> list[torch.nn.Parameter]:
 
 
 def full_step(model, balancer, optimizer, batch, step, tasks=TASKS):
-    """One train step as the trainer does it; returns (weights, grads before the update)."""
+    """One train step, by the trainer's own :class:`EagerStep` (without clipping, so that the
+    gradients are exactly the balancer's); returns (weights, grads before the update)."""
     x, targets = batch
-    optimizer.zero_grad(set_to_none=True)
-    losses, trunk_out = forward(model, x, targets, tasks)
-    weights = balancer.backward(losses, StepContext(model, trunk_out, step))
-    grads = {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
-    optimizer.step()
-    if balancer.needs_losses_after_step:
-        with torch.no_grad():
-            after, _ = forward(model, x, targets, tasks)
-        balancer.after_step(after)
-    return weights, grads
+    train_step = EagerStep(model, tasks, balancer, optimizer, grad_clip=None)
+    grads: dict[str, torch.Tensor | None] = {}
+
+    def capture(*_: object) -> None:
+        grads.update(
+            {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
+        )
+
+    handle = optimizer.register_step_pre_hook(capture)
+    try:
+        out = train_step(x, targets, step)
+    finally:
+        handle.remove()
+    return out.weights, grads
 
 
 def make_optimizer(model, balancer):
-    return torch.optim.AdamW(list(model.parameters()) + balancer.parameters(), lr=1e-2)
+    """The trainer's optimizer (AdamW, foreach on the CPU), at a learning rate that moves a
+    tiny model visibly in a few steps."""
+    return make_train_optimizer(
+        list(model.parameters()) + balancer.parameters(),
+        lr=1e-2,
+        weight_decay=0.01,
+        device=torch.device("cpu"),
+        graph=False,
+    )
 
 
 def run(name: str, n_steps: int, seed: int = 0, **options):

@@ -30,9 +30,11 @@ def test_best_step_is_the_lowest_mean_loss_over_baseline_and_best_pt_holds_its_w
 ) -> None:
     trainer = Trainer(tiny(out_dir=str(tmp_path)))
     result = trainer.fit()
-    trainer.save()
+    trainer.save(trainer.config.out_dir)
     # Independently: the argmin of the criterion over every validation row (eval grid + end).
-    scores = {row["step"]: mean_ratio(row, trainer.baselines) for row in result.history.validation}
+    scores = {
+        row["step"]: mean_ratio(row, trainer.data.baselines) for row in result.history.validation
+    }
     assert [row["step"] for row in result.history.validation] == [4, 8, 12, 16, 20, 24]
     expected_step = min(scores, key=lambda s: (scores[s], s))
     assert result.best is not None and result.best.step == expected_step
@@ -63,7 +65,7 @@ def test_resume_tracks_the_same_best_as_a_straight_run(tmp_path: Path) -> None:
     straight_best = straight.fit().best
     interrupted = Trainer(tiny(steps=13, eval_every=5, out_dir=str(tmp_path)))
     interrupted.fit()
-    resumed = Trainer.resume(interrupted.save(), steps=23)
+    resumed = Trainer.resume(interrupted.save(tmp_path), steps=23)
     resumed_best = resumed.fit().best
     assert straight_best is not None and resumed_best is not None
     assert (resumed_best.step, resumed_best.score) == (straight_best.step, straight_best.score)

@@ -28,7 +28,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     trainer = Trainer(config)
     trainer.fit()
-    return trainer.save()
+    return trainer.save(trainer.config.out_dir)
 
 
 def edited(good: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:

@@ -25,14 +25,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moola.balancing import make_balancer
 from moola.balancing.base import StepContext
 from moola.data import DEFAULT_FEATURE_SET, WindowDataset, generate_synthetic
 from moola.data.synthetic import SyntheticConfig
-from moola.models import JadeCompact, JadeConfig
 from moola.probe import probe_from_graph
 from moola.seeding import seed_everything
 from moola.tasks import COUNTDOWN_CLIP, make_tasks
+from moola.train import TrainConfig
+from moola.train.setup import build_balancer, build_model
 
 RUN_STEPS = 50
 
@@ -62,14 +62,16 @@ def measure_run(
     data = WindowDataset(windows, feature_set=feature_set)
     tasks = make_tasks(countdown_scale=countdown_scale, pointer_scale=pointer_scale)
     targets = tasks.build_targets(data.label, data.expansion_start, data.expansion_end, seq_len)
-    model = JadeCompact(
-        JadeConfig(
-            n_features=data.n_features,
-            hidden_size=hidden_size,
-            projection_dim=(16 if hidden_size < 64 else 64),
-        )
+    # The trainer's own builders for the model and balancer; the loop below is the train
+    # step opened up, so that the probe sees the very forward pass the balancer steps on.
+    config = TrainConfig(
+        balancer=balancer_name,
+        model={"hidden_size": hidden_size, "projection_dim": 16 if hidden_size < 64 else 64},
+        out_dir=None,
+        progress=False,
     )
-    balancer = make_balancer(balancer_name, tasks)
+    model = build_model(config, data.n_features, torch.device("cpu"))
+    balancer = build_balancer(config, tasks, torch.device("cpu"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     priorities = tasks.priorities()
 

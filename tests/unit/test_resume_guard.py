@@ -21,7 +21,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
     trainer = Trainer(tiny_config(**BASE, out_dir=str(out)))
     trainer.fit()
-    return trainer.save()
+    return trainer.save(trainer.config.out_dir)
 
 
 #: One change per frozen setting: (setting, new value, its old value as printed).
@@ -111,7 +111,7 @@ def test_resuming_on_other_data_is_refused_but_moved_data_is_fine(tmp_path: Path
     save_parquet(generate_synthetic(other_market), other)
     trainer = Trainer(tiny_config(**BASE, data=str(first), out_dir=str(tmp_path)))
     trainer.fit()
-    checkpoint = trainer.save()
+    checkpoint = trainer.save(trainer.config.out_dir)
 
     with pytest.raises(ResumeMismatchError, match=r"the data differs from the data it was trained"):
         Trainer.resume(checkpoint, data=str(other))

@@ -45,7 +45,7 @@ def test_non_finite_loss_stops_training_naming_task_and_step(tmp_path: Path) -> 
         trainer.fit()
     assert "lower the learning rate" in str(info.value)
     with pytest.raises(MoolaError, match="non-finite"):
-        trainer.save()
+        trainer.save(trainer.config.out_dir)
     assert not (tmp_path / CHECKPOINT_NAME).exists()
 
 
@@ -111,7 +111,7 @@ def test_unknown_config_keys_are_rejected() -> None:
 
 def test_batch_order_is_a_seeded_permutation_per_epoch() -> None:
     trainer = Trainer(tiny())
-    n, bs = trainer.x_train.shape[0], trainer.batch_size
+    n, bs = trainer.data.x_train.shape[0], trainer.batch_size
     per_epoch = n // bs
     epoch = torch.cat([trainer.batch_indices(s) for s in range(per_epoch)])
     assert len(set(epoch.tolist())) == per_epoch * bs  # no repeats within an epoch

@@ -105,21 +105,21 @@ def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
         eval_every=0,
     )
     trainer = Trainer(config, windows=shifted_windows())
-    assert trainer.x_train.shape[0] == 8 and trainer.x_val.shape[0] == 2
+    assert trainer.data.x_train.shape[0] == 8 and trainer.data.x_val.shape[0] == 2
 
     # type: the train prior is (0.5, 0.25, 0.25); validation is all class 1.
-    assert trainer.baselines["type"] == pytest.approx(-math.log(0.25), rel=1e-9)
+    assert trainer.data.baselines["type"] == pytest.approx(-math.log(0.25), rel=1e-9)
 
     # binary: train in-span rate 10/105; validation has 20 of 105 bars in span.
     r, y = 10 / K, 20 / K
-    assert trainer.baselines["binary"] == pytest.approx(
+    assert trainer.data.baselines["binary"] == pytest.approx(
         -(y * math.log(r) + (1 - y) * math.log(1 - r)), rel=1e-6
     )
 
     # pointers: every train window has center 14.5/K and length 9/K, so that is the constant;
     # validation has center 39.5/K and length 19/K (Huber delta 0.08).
     expected = (huber(25 / K, 0.08) + huber(10 / K, 0.08)) / 2
-    assert trainer.baselines["pointers"] == pytest.approx(expected, rel=1e-5)
+    assert trainer.data.baselines["pointers"] == pytest.approx(expected, rel=1e-5)
 
     # countdown (bars, Huber delta 1): train targets clip(10 - t, +-20) are 10..1 (10 bars), 0,
     # -1..-19 (19 bars) and -20 (75 bars). The best constant c in (-20, -19) zeroes the
@@ -128,7 +128,7 @@ def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
     c = -1490 / 76
     val_targets = [max(-20, min(20, 30 - t)) for t in range(K)]
     expected = sum(huber(c - v, 1.0) for v in val_targets) / K
-    assert trainer.baselines["countdown"] == pytest.approx(expected, rel=1e-5)
+    assert trainer.data.baselines["countdown"] == pytest.approx(expected, rel=1e-5)
 
     metrics = trainer.evaluate().metrics
     # majority class of train is 0; no validation window is class 0

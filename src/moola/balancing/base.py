@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,7 +42,14 @@ class StepContext:
 
 
 class Balancer(ABC):
-    """Base class: turns per-task losses into gradients on the model."""
+    """Base class: turns per-task losses into gradients on the model.
+
+    The contract, all of it declared here with a default: :meth:`backward` (required),
+    :meth:`after_step` (with ``needs_losses_after_step``), :meth:`parameters`,
+    :meth:`step_variant` and :meth:`advance_host_state` (for steps captured in CUDA graphs),
+    and :meth:`state_dict` / :meth:`load_state_dict` over ``state_attrs`` (checkpoints, and
+    the snapshots a captured step restores). The train step calls nothing else.
+    """
 
     name: ClassVar[str]
     #: True for methods that need the losses re-measured on the same batch after the
@@ -68,6 +76,16 @@ class Balancer(ABC):
     def parameters(self) -> list[torch.nn.Parameter]:
         """Model parameters that only this balancer trains (included in the optimizer)."""
         return []
+
+    def step_variant(self) -> Hashable:
+        """Which form the next :meth:`backward` takes, for a balancer whose step is not the same
+        every time (trunknorm: a refresh step measures the trunk norms exactly). A captured
+        step records one CUDA graph per variant; None (the default): one form only."""
+        return None
+
+    def advance_host_state(self, variant: Hashable) -> None:  # noqa: B027 - optional hook
+        """Replay the Python-side bookkeeping of one :meth:`backward` of ``variant``: a replayed
+        CUDA graph runs the kernels only. Host state must live in ``state_attrs``."""
 
     # ------------------------------------------------------------------ helpers
     def weighted_backward(self, losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,12 @@ class TrunkNormBalancer(Balancer):
     def will_refresh(self) -> bool:
         return not self.has_gain or self.steps_since_refresh >= self.refresh_every
 
+    def step_variant(self) -> bool:
+        return self.will_refresh()
+
+    def advance_host_state(self, variant: object) -> None:
+        self.advance(refreshed=bool(variant))
+
     def advance(self, *, refreshed: bool) -> None:
         """Host-side bookkeeping of one step (also replayed after a captured CUDA graph)."""
         if refreshed:

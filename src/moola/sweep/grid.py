@@ -14,15 +14,17 @@ import hashlib
 import itertools
 import json
 import re
-import types
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
 from moola.balancing import BALANCERS
 from moola.data.sources import REAL_SOURCES
 from moola.errors import ConfigError
 from moola.train.config import TrainConfig
+from moola.train.fields import parse_assignment
+from moola.train.fields import parse_value as parse_field_value
+from moola.train.fields import settable_fields as all_fields
 
 #: TrainConfig fields that the sweep owns, with the flag to use instead of ``--set``.
 RESERVED_FIELDS = {
@@ -142,16 +144,13 @@ def parse_balancers(text: str) -> tuple[str, ...]:
 def parse_settings(items: list[str]) -> dict[str, tuple[Any, ...]]:
     """``["lr=1e-3", "lr=3e-3", "steps=200"]`` -> ``{"lr": (0.001, 0.003), "steps": (200,)}``.
 
-    A key given several times becomes an axis of the grid. Values are parsed by the type of
-    the TrainConfig field (int, float, bool, str, ``none`` for optional fields, JSON for dicts).
+    A key given several times becomes an axis of the grid. Values are parsed as
+    ``moola train --set`` parses them (:func:`moola.train.fields.parse_value`).
     """
     settings: dict[str, list[Any]] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        value = parse_value(key, text.strip())
+        key, text = parse_assignment(item)
+        value = parse_value(key, text)
         values = settings.setdefault(key, [])
         if value not in values:
             values.append(value)
@@ -159,68 +158,21 @@ def parse_settings(items: list[str]) -> dict[str, tuple[Any, ...]]:
 
 
 def settable_fields() -> list[str]:
-    return sorted(f.name for f in fields(TrainConfig) if f.name not in RESERVED_FIELDS)
+    return [name for name in all_fields() if name not in RESERVED_FIELDS]
 
 
 def parse_value(key: str, text: str) -> Any:
-    """Parse ``text`` for the TrainConfig field ``key``; errors name the field and its type."""
+    """Parse ``text`` for the TrainConfig field ``key``; the sweep's own fields are refused."""
     if key in RESERVED_FIELDS:
         raise ConfigError(
             f"--set {key}=...: the sweep sets {key} itself; use {RESERVED_FIELDS[key]}"
         )
-    hints = get_type_hints(TrainConfig)
-    if key not in hints or key not in {f.name for f in fields(TrainConfig)}:
+    if key not in all_fields():
         raise ConfigError(
             f"--set {key}=...: unknown TrainConfig field {key!r}; valid keys: "
             f"{', '.join(settable_fields())}"
         )
-    hint = hints[key]
-    optional, base = _unwrap_optional(hint)
-    if optional and text.lower() in ("none", "null"):
-        return None
-    expected = _describe(base) + (" or none" if optional else "")
-    try:
-        return _parse_as(base, text)
-    except (ValueError, TypeError):
-        raise ConfigError(f"--set {key}={text!r}: expected {expected}") from None
-
-
-def _unwrap_optional(hint: Any) -> tuple[bool, Any]:
-    if get_origin(hint) in (Union, types.UnionType):
-        args = [a for a in get_args(hint) if a is not type(None)]
-        if len(args) == 1:
-            return len(args) < len(get_args(hint)), args[0]
-    return False, hint
-
-
-def _parse_as(base: Any, text: str) -> Any:
-    if base is bool:
-        lowered = text.lower()
-        if lowered in ("true", "yes", "1", "on"):
-            return True
-        if lowered in ("false", "no", "0", "off"):
-            return False
-        raise ValueError(text)
-    if base is int:
-        return int(text)
-    if base is float:
-        return float(text)
-    if base is str:
-        return text
-    if get_origin(base) is dict:
-        value = json.loads(text)
-        if not isinstance(value, dict):
-            raise TypeError(text)
-        return value
-    raise TypeError(f"unsupported field type {base!r}")
-
-
-def _describe(base: Any) -> str:
-    if get_origin(base) is dict:
-        return 'a JSON object (e.g. {"hidden_size": 32})'
-    if base is bool:
-        return "true or false"
-    return {int: "an integer", float: "a number", str: "a string"}.get(base, str(base))
+    return parse_field_value(key, text)
 
 
 def run_name(data: str, settings: dict[str, Any], balancer: str, seed: int) -> str:

@@ -46,18 +46,6 @@ class RunOutcome:
     resumed_at: int | None = None  # the checkpoint step the run continued from
 
 
-class _StagedTrainer(Trainer):
-    """A trainer whose checkpoints go to a staging folder while its config keeps the real one,
-    so metrics.json and checkpoints are identical whichever machine ran the run."""
-
-    staging: Path | None = None
-
-    def save(self, path: str | Path | None = None) -> Path:
-        if path is None and self.staging is not None:
-            path = self.staging / CHECKPOINT_NAME
-        return super().save(path)
-
-
 def execute_run(task: RunTask) -> RunOutcome:
     """Train one run to completion; any failure is returned, not raised."""
     started = time.perf_counter()
@@ -67,7 +55,7 @@ def execute_run(task: RunTask) -> RunOutcome:
             out = Path(task.config["out_dir"])
             # held like a `moola train --out` (which it refuses while this run trains)
             with claim_out_dir(out, f"moola sweep run {task.name}"):
-                trainer = _build(task.config, out / CHECKPOINT_NAME, out)
+                trainer = _build(task.config, out / CHECKPOINT_NAME)
                 resumed_at = trainer.step or None
                 train_and_write(trainer, out)
             files = None
@@ -76,7 +64,7 @@ def execute_run(task: RunTask) -> RunOutcome:
                 staging = Path(tmp)
                 if task.checkpoint is not None:
                     (staging / CHECKPOINT_NAME).write_bytes(task.checkpoint)
-                trainer = _build(task.config, staging / CHECKPOINT_NAME, staging)
+                trainer = _build(task.config, staging / CHECKPOINT_NAME)
                 resumed_at = trainer.step or None
                 train_and_write(trainer, staging)
                 files = {p.name: p.read_bytes() for p in staging.iterdir() if p.is_file()}
@@ -93,18 +81,14 @@ def execute_run(task: RunTask) -> RunOutcome:
     )
 
 
-def _build(config: dict[str, Any], checkpoint: Path, staging: Path) -> _StagedTrainer:
+def _build(config: dict[str, Any], checkpoint: Path) -> Trainer:
     """A fresh trainer, or one resumed from ``checkpoint`` when a killed sweep left one of
     this run: the resume guard's own rules decide (a shorter run may be extended, which is
     bit-identical); anything else starts afresh."""
     requested = TrainConfig.from_dict(config)
     if checkpoint.is_file() and _resumable(load_checkpoint(checkpoint), requested):
-        trainer = _StagedTrainer.resume(checkpoint, **config)
-    else:
-        trainer = _StagedTrainer(requested)
-    assert isinstance(trainer, _StagedTrainer)
-    trainer.staging = staging
-    return trainer
+        return Trainer.resume(checkpoint, **config)
+    return Trainer(requested)
 
 
 def _resumable(state: dict[str, Any], requested: TrainConfig) -> bool:

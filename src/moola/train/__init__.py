@@ -1,24 +1,32 @@
-"""Training: config, the train step, the loop, checkpoints and validation metrics."""
+"""Training: the config, the run's assembly (``setup``), the train step, the loop, its
+history and result, checkpoints and validation metrics."""
 
 from moola.train.best import BEST_NAME, load_best
 from moola.train.checkpoint import load_checkpoint, save_checkpoint
 from moola.train.config import TrainConfig
-from moola.train.loop import History, Trainer, TrainResult, summarise_losses
+from moola.train.history import History
+from moola.train.loop import Trainer, batch_indices
 from moola.train.metrics import Evaluation, Verdict, evaluate, loss_learned, verdict
+from moola.train.result import TrainResult
+from moola.train.setup import Run, RunData, build_data, build_run
 
 __all__ = [
     "BEST_NAME",
     "Evaluation",
     "History",
+    "Run",
+    "RunData",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "Verdict",
+    "batch_indices",
+    "build_data",
+    "build_run",
     "evaluate",
     "load_best",
     "load_checkpoint",
     "loss_learned",
     "save_checkpoint",
-    "summarise_losses",
     "verdict",
 ]

@@ -2,53 +2,123 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 
 from moola.balancing import BALANCERS, DEFAULT_BALANCER
-from moola.data.features import DEFAULT_FEATURE_SET, resolve_feature_set
+from moola.data.features import (
+    DEFAULT_FEATURE_SET,
+    FEATURE_GROUPS,
+    FEATURE_SETS,
+    resolve_feature_set,
+)
 from moola.errors import ConfigError
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    factory: Callable[[], Any] | None = None,
+    flag: str | None = None,
+    cli: bool = True,
+    zero_means_none: bool = False,
+) -> Any:
+    """A TrainConfig field with what ``moola train``'s flag needs: its help text, its flag
+    name (default ``--field-name``), whether it is a flag at all (dict fields are set with
+    ``--set KEY=JSON``), and whether a 0 on the command line means None (``--grad-clip 0``)."""
+    metadata = {"help": help, "flag": flag, "cli": cli, "zero_means_none": zero_means_none}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a run. Same config + same machine = bit-identical history."""
+    """Everything that determines a run. Same config + same machine = bit-identical history.
+
+    Each field's help is the help of its ``moola train`` flag; the flags and their defaults
+    are generated from these fields (:func:`moola.train.fields.train_flags`).
+    """
 
     # data
-    data: str = "synthetic"  # "synthetic", a .parquet file, or a folder with bars.csv + labels.csv
-    n_windows: int = 1024  # synthetic data only
-    data_seed: int = 0  # synthetic data only: the market is fixed while `seed` varies the run
-    window: int = 105
-    val_fraction: float = 0.2
-    features: str = DEFAULT_FEATURE_SET  # a feature set name or comma-separated groups
+    data: str = setting(
+        "synthetic",
+        help="'synthetic', backtesting:NAME (real bars: EURUSD, GOOG), a .parquet file, or a "
+        "folder with bars.csv + labels.csv",
+    )
+    n_windows: int = setting(1024, help="synthetic data only: the number of windows")
+    data_seed: int = setting(
+        0, help="synthetic data only: the market's seed, fixed while --seed varies the run"
+    )
+    window: int = setting(105, help="bars per window")
+    val_fraction: float = setting(0.2, help="share of the windows held out for validation")
+    features: str = setting(
+        DEFAULT_FEATURE_SET,
+        help=f"feature set ({', '.join(FEATURE_SETS)}) or comma-separated groups of "
+        f"{', '.join(FEATURE_GROUPS)}",
+    )
     # optimisation
-    steps: int = 1000
-    batch_size: int = 32
-    lr: float = 3e-3  # the original: 1e-3; see README "Why these defaults"
-    weight_decay: float = 0.01
-    grad_clip: float | None = 1.0  # max global grad norm; None disables clipping
-    seed: int = 0
+    steps: int = setting(1000, help="total optimizer steps (also when resuming)")
+    batch_size: int = setting(32, help="windows per batch (at most the training windows)")
+    lr: float = setting(
+        3e-3, help="AdamW learning rate (the original: 1e-3; README 'Why these defaults')"
+    )
+    weight_decay: float = setting(0.01, help="AdamW weight decay")
+    grad_clip: float | None = setting(
+        1.0, help="max global gradient norm; 0 or none disables clipping", zero_means_none=True
+    )
+    seed: int = setting(
+        0,
+        help="seed of the run: initialisation, split, batch order and dropout (the synthetic "
+        "market stays at --data-seed)",
+    )
     # tasks and balancing
-    balancer: str = DEFAULT_BALANCER
-    balancer_options: dict[str, Any] = field(default_factory=dict)
-    countdown_units: str = "normalized"  # or "bars" (raw, reproduces the legacy failure)
-    priorities: dict[str, float] | None = None  # default 0.10/0.70/0.10/0.10
-    # model sizes, passed to JadeConfig (n_features is taken from the data)
-    model: dict[str, Any] = field(default_factory=dict)
+    balancer: str = setting(DEFAULT_BALANCER, help=f"loss balancer: {', '.join(sorted(BALANCERS))}")
+    balancer_options: dict[str, Any] = setting(
+        factory=dict, help="the balancer's options (--set 'balancer_options={...}')", cli=False
+    )
+    countdown_units: str = setting(
+        "normalized",
+        help="normalized (±20 bars -> ±1) or bars: raw ±20 targets (reproduces the legacy failure)",
+    )
+    priorities: dict[str, float] | None = setting(
+        None,
+        help="task priorities (--set 'priorities={...}'); none: 0.10/0.70/0.10/0.10",
+        cli=False,
+    )
+    model: dict[str, Any] = setting(
+        factory=dict,
+        help="JadeCompact sizes (--set 'model={\"hidden_size\": 32}'); n_features comes from the data",
+        cli=False,
+    )
     # execution
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
-    threads: int | None = None  # CPU intra-op threads; None leaves torch's default
-    graph: bool = False  # capture the train step in a CUDA graph (CUDA only)
-    bf16: bool = False  # bfloat16 autocast of the forward pass
+    device: str = setting("auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    threads: int | None = setting(None, help="CPU intra-op threads; none leaves torch's default")
+    graph: bool = setting(False, help="capture the train step in a CUDA graph (CUDA only)")
+    bf16: bool = setting(
+        False, help="bfloat16 autocast of the forward pass (pays off only at large batch on GPU)"
+    )
     # logging and output
-    log_every: int = 10  # steps between reading losses back to the host
-    eval_every: int = 200  # steps between validation passes (0: only at start and end)
-    checkpoint_every: int = 0  # steps between checkpoints (0: only the final one)
-    patience: int = 0  # stop after this many evaluations without a new best (0: never)
-    out_dir: str | None = "runs/latest"
-    progress: bool = True
+    log_every: int = setting(10, help="steps between reading the losses back to the host")
+    eval_every: int = setting(
+        200, help="steps between validation passes (0: only at the start and the end)"
+    )
+    checkpoint_every: int = setting(0, help="steps between checkpoints (0: only the final one)")
+    patience: int = setting(
+        0, help="stop after N evaluations (every --eval-every steps) without a new best; 0: never"
+    )
+    out_dir: str | None = setting(
+        "runs/latest",
+        help="output folder for metrics.json, loss_curves.png, checkpoint.pt and best.pt",
+        flag="--out",
+    )
+    progress: bool = setting(
+        True, help="a progress bar while training (--no-progress: none)", flag="--no-progress"
+    )
 
     def __post_init__(self) -> None:
         self.validate()

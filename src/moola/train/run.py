@@ -8,22 +8,17 @@ only that run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moola.atomic import atomic_write_json
 from moola.report import plot_loss_curves
-from moola.train.checkpoint import CHECKPOINT_NAME
-from moola.train.loop import Trainer, TrainResult
+from moola.train.loop import ProgressCallback, Trainer
 from moola.train.outdir import check_out_dir
 
 METRICS_NAME = "metrics.json"
 PLOT_NAME = "loss_curves.png"
-
-#: How to fit: ``trainer.fit()`` by default; the CLI wraps it in a progress bar.
-FitFunction = Callable[[Trainer], TrainResult]
 
 
 @dataclass
@@ -37,20 +32,24 @@ class RunOutputs:
 
 
 def train_and_write(
-    trainer: Trainer, out_dir: str | Path | None = None, *, fit: FitFunction | None = None
+    trainer: Trainer,
+    out_dir: str | Path | None = None,
+    *,
+    progress: ProgressCallback | None = None,
 ) -> RunOutputs:
     """Train to ``config.steps`` and write checkpoint, plot, then ``metrics.json`` (last).
 
     ``out_dir`` defaults to ``trainer.config.out_dir``; a sweep executor on another machine
-    passes a local staging folder instead. With neither, nothing is written.
+    passes a local staging folder instead (periodic checkpoints go there too). With neither,
+    nothing is written. ``progress`` is called at every log interval (the CLI's progress bar).
     ``metrics["timing"]["fit_seconds"]`` is the wall time of this fit (of the resumed part
     only, for a resumed run).
     """
     started = time.perf_counter()
-    result = fit(trainer) if fit is not None else trainer.fit()
+    target = out_dir if out_dir is not None else trainer.config.out_dir
+    result = trainer.fit(progress, checkpoint_dir=target)
     metrics = result.to_metrics()
     metrics["timing"] = {"fit_seconds": time.perf_counter() - started}
-    target = out_dir if out_dir is not None else trainer.config.out_dir
     if target is None:
         return RunOutputs(metrics, None, None, None)
     return write_outputs(trainer, metrics, Path(target))
@@ -59,7 +58,7 @@ def train_and_write(
 def write_outputs(trainer: Trainer, metrics: dict[str, Any], out: Path) -> RunOutputs:
     """Checkpoint and plot first, ``metrics.json`` last: its presence marks a finished run."""
     check_out_dir(out)
-    checkpoint = trainer.save(out / CHECKPOINT_NAME)
+    checkpoint = trainer.save(out)
     plot = plot_loss_curves(metrics, out / PLOT_NAME)
     metrics_path = atomic_write_json(out / METRICS_NAME, metrics)
     return RunOutputs(metrics, metrics_path, checkpoint, plot)

@@ -8,7 +8,6 @@ device tensors. :class:`GraphedStep` captures the same step in CUDA graphs and r
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -133,8 +132,7 @@ class GraphedStep(EagerStep):
         self.static_targets: dict[str, torch.Tensor] = {}
 
     def variant(self) -> Hashable:
-        will_refresh = getattr(self.balancer, "will_refresh", None)
-        return bool(will_refresh()) if will_refresh is not None else None
+        return self.balancer.step_variant()
 
     def __call__(
         self, x: torch.Tensor, targets: Mapping[str, torch.Tensor], step: int
@@ -156,14 +154,9 @@ class GraphedStep(EagerStep):
             self.graphs[key] = self.capture(step)
         graph, output = self.graphs[key]
         graph.replay()
-        self.advance_host_state(key)
+        # The Python-side bookkeeping that the captured backward() did once, at capture.
+        self.balancer.advance_host_state(key)
         return output
-
-    def advance_host_state(self, key: Hashable) -> None:
-        """Replay the Python-side bookkeeping that a captured backward() would have done."""
-        advance = getattr(self.balancer, "advance", None)
-        if advance is not None:
-            advance(refreshed=bool(key))
 
     def capture(self, step: int) -> tuple[torch.cuda.CUDAGraph, StepOutput]:
         assert self.static_x is not None
@@ -178,18 +171,12 @@ class GraphedStep(EagerStep):
 
         graph = torch.cuda.CUDAGraph()
         self.optimizer.zero_grad(set_to_none=True)
-        host_state = copy.deepcopy(self._host_state())
+        # Capturing runs backward()'s Python once (no kernels): undo its host-side bookkeeping.
+        balancer_state = self.balancer.state_dict()
         with torch.cuda.graph(graph):
             output = super().__call__(self.static_x, self.static_targets, step)
-        self._set_host_state(host_state)
+        self.balancer.load_state_dict(balancer_state)
         return graph, output
-
-    def _host_state(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self.balancer).items() if isinstance(v, (bool, int, float))}
-
-    def _set_host_state(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self.balancer, k, v)
 
     def _snapshot(self) -> dict[str, Any]:
         opt_state = [
@@ -200,7 +187,6 @@ class GraphedStep(EagerStep):
             "params": [p.detach().clone() for p in self.params],
             "optimizer": opt_state,
             "balancer": self.balancer.state_dict(),
-            "host": copy.deepcopy(self._host_state()),
             "cuda_rng": torch.cuda.get_rng_state(),
             "cpu_rng": torch.get_rng_state(),
         }
@@ -219,6 +205,5 @@ class GraphedStep(EagerStep):
                     else:  # created by the warm-up: a fresh Adam state is all zeros
                         v.zero_()
         self.balancer.load_state_dict(saved["balancer"])
-        self._set_host_state(saved["host"])
         torch.cuda.set_rng_state(saved["cuda_rng"])
         torch.set_rng_state(saved["cpu_rng"])

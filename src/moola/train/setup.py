@@ -1,0 +1,183 @@
+"""The one assembly of a run, torchtune-style: each builder makes one part from a
+:class:`~moola.train.config.TrainConfig`.
+
+:class:`~moola.train.loop.Trainer`, ``moola diagnose``, the benchmarks and the tests all
+call these builders, so what they measure is the step that training runs. :func:`build_run`
+calls them in the order training needs (the model's initialisation draws from the RNG that
+:func:`~moola.seeding.seed_everything` seeded, after the data is built), which keeps a run
+bit-identical however it is assembled.
+
+What ``seed`` means is fixed here, for every command: it seeds the run (initialisation,
+batch order, dropout, the random split). The synthetic market is fixed by ``data_seed``, so
+that runs with different seeds train on the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from moola.balancing import Balancer, make_balancer
+from moola.data import OHLCWindows, WindowDataset, load_windows
+from moola.data.dataset import split_windows
+from moola.data.synthetic import SyntheticConfig
+from moola.errors import ConfigError
+from moola.models import JadeCompact, JadeConfig
+from moola.seeding import seed_everything
+from moola.tasks import TaskSet, make_tasks
+from moola.train.config import TrainConfig
+from moola.train.guard import data_fingerprint
+from moola.train.step import EagerStep, GraphedStep, make_optimizer
+
+
+@dataclass
+class RunData:
+    """A run's data on its device: features and targets of both splits, and what describes
+    them (the constant baselines, fitted on the training split only, feature names and the
+    fingerprint the resume guard checks)."""
+
+    x_train: torch.Tensor
+    y_train: dict[str, torch.Tensor]
+    x_val: torch.Tensor
+    y_val: dict[str, torch.Tensor]
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    baselines: dict[str, float]
+    feature_names: tuple[str, ...]
+    fingerprint: str
+    window: int
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+
+@dataclass
+class Run:
+    """Everything :func:`build_run` assembles; a :class:`~moola.train.loop.Trainer` trains it."""
+
+    config: TrainConfig
+    device: torch.device
+    tasks: TaskSet
+    data: RunData
+    model: JadeCompact
+    balancer: Balancer
+    step: EagerStep
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.step.optimizer
+
+
+def load_data(config: TrainConfig) -> OHLCWindows:
+    """The run's windows; the synthetic market is fixed by ``data_seed`` while ``seed`` varies."""
+    market = SyntheticConfig(
+        n_windows=config.n_windows, window=config.window, seed=config.data_seed
+    )
+    return load_windows(config.data, window=config.window, synthetic=market)
+
+
+def build_tasks(config: TrainConfig) -> TaskSet:
+    return make_tasks(countdown_units=config.countdown_units, priorities=config.priorities)
+
+
+def build_data(
+    config: TrainConfig,
+    tasks: TaskSet,
+    device: torch.device,
+    *,
+    windows: OHLCWindows | None = None,
+) -> RunData:
+    """Load (unless ``windows`` is given), check, featurise and split the data, and build the
+    targets and the constant baselines. The whole data set is checked for finite features
+    once here, so the model can skip its per-batch check."""
+    windows = windows if windows is not None else load_data(config)
+    windows.validate()
+    dataset = WindowDataset(windows, feature_set=config.features)
+    if not bool(torch.isfinite(dataset.x).all()):
+        raise ConfigError("the features built from this data contain NaN or inf")
+    train_idx, val_idx = split_windows(windows, val_fraction=config.val_fraction, seed=config.seed)
+
+    def to_device(subset: WindowDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        targets = tasks.build_targets(
+            subset.label, subset.expansion_start, subset.expansion_end, dataset.window
+        )
+        return subset.x.to(device), {k: v.to(device) for k, v in targets.items()}
+
+    fingerprint = data_fingerprint(dataset)
+    x_train, y_train = to_device(dataset.subset(train_idx))
+    x_val, y_val = to_device(dataset.subset(val_idx))
+    return RunData(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        train_idx=np.asarray(train_idx),
+        val_idx=np.asarray(val_idx),
+        # Constants are fitted on the training split only and evaluated on validation.
+        baselines=tasks.constant_baselines(y_train, y_val),
+        feature_names=dataset.feature_names,
+        fingerprint=fingerprint,
+        window=dataset.window,
+    )
+
+
+def model_config(config: TrainConfig, n_features: int) -> JadeConfig:
+    """The model's sizes: ``config.model``'s, with the input width taken from the data."""
+    try:
+        return JadeConfig(**{**config.model, "n_features": n_features})
+    except TypeError as exc:
+        raise ConfigError(f"bad model settings {config.model}: {exc}") from None
+
+
+def build_model(config: TrainConfig, n_features: int, device: torch.device) -> JadeCompact:
+    """A freshly initialised model on ``device`` (initialisation draws from the seeded RNG)."""
+    model = JadeCompact(model_config(config, n_features))
+    model.to(device)
+    model.check_finite = False  # build_data checked the whole data set
+    return model
+
+
+def build_balancer(config: TrainConfig, tasks: TaskSet, device: torch.device) -> Balancer:
+    return make_balancer(config.balancer, tasks, device=device, **config.balancer_options)
+
+
+def build_step(
+    config: TrainConfig,
+    model: JadeCompact,
+    tasks: TaskSet,
+    balancer: Balancer,
+    device: torch.device,
+) -> EagerStep:
+    """The train step with its optimizer (over the model's and the balancer's parameters):
+    eager, or captured in CUDA graphs with ``config.graph``."""
+    optimizer = make_optimizer(
+        list(model.parameters()) + balancer.parameters(),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        device=device,
+        graph=config.graph,
+    )
+    step_cls = GraphedStep if config.graph else EagerStep
+    return step_cls(model, tasks, balancer, optimizer, grad_clip=config.grad_clip, bf16=config.bf16)
+
+
+def build_run(config: TrainConfig, *, windows: OHLCWindows | None = None) -> Run:
+    """Seed, then build data, model, balancer and step, in the order training needs."""
+    seed_everything(config.seed, threads=config.threads)
+    device = config.resolve_device()
+    if config.graph and device.type != "cuda":
+        raise ConfigError("--graph needs a CUDA device; use --device cuda or drop --graph")
+    tasks = build_tasks(config)
+    data = build_data(config, tasks, device, windows=windows)
+    model = build_model(config, data.n_features, device)
+    balancer = build_balancer(config, tasks, device)
+    step = build_step(config, model, tasks, balancer, device)
+    return Run(config, device, tasks, data, model, balancer, step)
+
+
+def model_settings(model: JadeCompact) -> dict[str, object]:
+    """The model's configuration as plain data (what ``best.pt`` records)."""
+    return asdict(model.config)
