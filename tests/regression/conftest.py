@@ -7,46 +7,8 @@ from typing import Any
 
 import pytest
 
-from moola.seeding import GOLDEN_THREADS
-from moola.train import TrainConfig, Trainer, TrainResult
-
-#: How every regression run executes: one thread (bit-reproducible), seed 0, 5-step logs.
-RUNTIME: dict[str, Any] = dict(
-    threads=GOLDEN_THREADS, log_every=5, eval_every=0, out_dir=None, progress=False, seed=0
-)
-
-#: The short-run recipe. Small model, fixed single thread: fast and bit-reproducible.
-SHORT_RUN: dict[str, Any] = dict(
-    n_windows=512,
-    batch_size=32,
-    lr=5e-3,
-    steps=200,
-    model={"hidden_size": 32, "projection_dim": 32},
-    **RUNTIME,
-)
-
-#: The default balancer gets a longer, wider run: under the original priorities the type
-#: head receives 10% of the trunk gradient and needs several hundred steps to move clearly.
-DEFAULT_RUN: dict[str, Any] = {**SHORT_RUN, "steps": 600, "batch_size": 64}
-
-#: The conditions of the original failing run: legacy normaliser, raw countdown targets in
-#: bars, AdamW lr 1e-3, batch 32, ~140 steps (210 windows, 80% train, 20 epochs), default model.
-FAILING_RUN: dict[str, Any] = dict(
-    balancer="legacy",
-    countdown_units="bars",
-    features="original",  # the failing run's inputs (the move group came later)
-    n_windows=512,
-    batch_size=32,
-    lr=1e-3,
-    steps=140,
-    **RUNTIME,
-)
-
-
-def run_config(balancer: str, **changes: Any) -> TrainConfig:
-    """The golden recipe for ``balancer``; ``changes`` override fields (planted bugs)."""
-    recipe = DEFAULT_RUN if balancer == "trunknorm" else SHORT_RUN
-    return TrainConfig(**{**recipe, "balancer": balancer, **changes})
+from moola.train import Trainer, TrainResult
+from tests.helpers.configs import run_config
 
 
 @functools.cache
@@ -69,7 +31,7 @@ def train_run() -> Any:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which goldens this machine is held to, and whether its platform is known."""
-    from golden_platform import choose_goldens
+    from tests.regression.golden_platform import choose_goldens
 
     return "goldens: " + choose_goldens().describe()
 

@@ -25,9 +25,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from golden_platform import DEFAULT_PLATFORM, GOLDEN_DIR, recorded_platforms
+ROOT = Path(__file__).resolve().parents[2]  # the repository: `tests` is a package there
+sys.path.insert(0, str(ROOT))
 
-HERE = Path(__file__).resolve().parent
+from tests.regression.golden_platform import (  # noqa: E402
+    DEFAULT_PLATFORM,
+    GOLDEN_DIR,
+    recorded_platforms,
+)
+
 BALANCERS = ["trunknorm", "static", "uncertainty", "gradnorm", "pcgrad", "famo"]
 VARIANTS = {
     "1 thread": {},
@@ -47,12 +53,12 @@ WINDOWS = (40, 80)
 
 CHILD = """
 import json, os, sys
-sys.path.insert(0, {here!r})
+sys.path.insert(0, {root!r})
 import torch
 if os.environ.get("MOOLA_NO_MKLDNN"):
     torch.backends.mkldnn.enabled = False
 from conftest import run_config
-from loss_curve_snapshot import curve_snapshot
+from tests.regression.loss_curve_snapshot import curve_snapshot
 from moola.train import Trainer
 config = run_config(sys.argv[1])
 if "MOOLA_THREADS" in os.environ:
@@ -64,7 +70,7 @@ print(json.dumps({"step": snap["step"], "losses": snap["losses"]}))
 
 def run(balancer: str, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD.format(here=str(HERE)), balancer],
+        [sys.executable, "-c", CHILD.format(root=str(ROOT)), balancer],
         env={**os.environ, **env},
         check=True,
         capture_output=True,

@@ -41,8 +41,14 @@ catch. Whether each head learns is guarded separately, by ``test_heads_learn.py`
 from __future__ import annotations
 
 import pytest
-from golden_platform import DEFAULT_PLATFORM, GOLDEN_DIR, GoldenChoice, choose_goldens
-from loss_curve_snapshot import CurveTolerance, curve_snapshot, tolerant_extension
+
+from tests.regression.golden_platform import (
+    DEFAULT_PLATFORM,
+    GOLDEN_DIR,
+    GoldenChoice,
+    choose_goldens,
+)
+from tests.regression.loss_curve_snapshot import CurveTolerance, curve_snapshot, tolerant_extension
 
 #: A platform held to its own goldens (bit-identical reruns).
 SAME_PLATFORM = CurveTolerance(early_steps=80, early_rtol=1e-4, atol=1e-7, late_ratio=3.0)

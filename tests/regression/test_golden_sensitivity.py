@@ -20,11 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden_platform import DEFAULT_PLATFORM, GOLDEN_DIR, Platform, choose_goldens
-from loss_curve_snapshot import curve_differences, curve_snapshot
-from test_golden_curves import BALANCERS, CROSS_PLATFORM, SAME_PLATFORM, tolerance_for
 
 from moola.tasks import DEFAULT_PRIORITIES
+from tests.regression.golden_platform import DEFAULT_PLATFORM, GOLDEN_DIR, Platform, choose_goldens
+from tests.regression.loss_curve_snapshot import curve_differences, curve_snapshot
+from tests.regression.test_golden_curves import (
+    BALANCERS,
+    CROSS_PLATFORM,
+    SAME_PLATFORM,
+    tolerance_for,
+)
 
 PLANTED_ON = "uncertainty"
 GOLDEN_NAME = "test_loss_curves_match_golden[{}].json"

@@ -27,10 +27,10 @@ import math
 import pytest
 import torch
 
-from conftest import FAILING_RUN
 from moola.tasks import make_tasks
 from moola.train import TrainConfig, Trainer, TrainResult, loss_learned, verdict
 from moola.train.metrics import task_metrics
+from tests.helpers.configs import FAILING_RUN
 
 
 def heads_that_did_not_learn(result: TrainResult) -> list[str]:

@@ -9,7 +9,7 @@ import torch
 
 from moola.balancing import BALANCERS
 from moola.train import TrainConfig, Trainer
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 
 def tiny_run(balancer: str, steps: int, out_dir: Path | None = None) -> TrainConfig:

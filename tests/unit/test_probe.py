@@ -9,10 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moola.models.jade_core import JadeCompact, JadeConfig
+from moola.models.jade_core import JadeCompact
 from moola.probe import ProbeReport, probe_from_graph, probe_gradients
-from moola.seeding import seed_everything
 from moola.tasks import make_tasks
+from tests.helpers.gradients import per_task_grads
+from tests.helpers.models import tiny_model
 
 TASKS = make_tasks()
 N_FEATURES, WINDOW, BATCH = 6, 14, 4
@@ -27,16 +28,7 @@ WEIGHTS = st.lists(
 
 
 def build(seed: int = 0) -> tuple[JadeCompact, torch.Tensor, dict[str, torch.Tensor]]:
-    seed_everything(seed)
-    model = JadeCompact(
-        JadeConfig(
-            n_features=N_FEATURES,
-            hidden_size=8,
-            projection_dim=8,
-            input_dropout=0.0,
-            dense_dropout=0.0,
-        )
-    ).double()
+    model = tiny_model(N_FEATURES, seed=seed, dtype=torch.float64)
     x = torch.randn(BATCH, WINDOW, N_FEATURES, dtype=torch.float64)
     label = torch.tensor([0, 1, 2, 1])
     start = torch.tensor([1, 4, 0, 9])
@@ -53,20 +45,7 @@ def setup():
 
 def brute_force(model, x, targets, weights):
     """Per task: fresh forward, zero grads, (wᵢ·Lᵢ).backward(), read the LSTM grads."""
-    trunk_grads, rep_grads = [], []
-    saved = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
-    for i, task in enumerate(TASKS):
-        model.zero_grad(set_to_none=True)
-        trunk_out = model.encode(x)
-        out = model.decode(trunk_out)
-        loss = weights[i] * task.loss(out[task.output_key], targets[task.name])
-        (rep,) = torch.autograd.grad(loss, trunk_out, retain_graph=True)
-        rep_grads.append(rep.reshape(-1).clone())
-        loss.backward()
-        trunk_grads.append(torch.cat([p.grad.reshape(-1).clone() for p in model.lstm.parameters()]))
-    for p, g in zip(model.parameters(), saved):
-        p.grad = g
-    return torch.stack(trunk_grads), torch.stack(rep_grads)
+    return per_task_grads(model, x, targets, TASKS, weights)
 
 
 def check_against_brute_force(report: ProbeReport, model, x, targets, weights):

@@ -22,14 +22,9 @@ from moola.tasks import (
     best_constant_huber,
     make_tasks,
 )
+from tests.helpers.losses import huber
 
 SCALES = st.floats(min_value=1e-2, max_value=1e2, allow_nan=False, allow_infinity=False)
-
-
-def huber(residual: np.ndarray, delta: float) -> np.ndarray:
-    """Huber written out by hand (float64)."""
-    a = np.abs(np.asarray(residual, dtype=np.float64))
-    return np.where(a <= delta, 0.5 * a**2, delta * a - 0.5 * delta**2)
 
 
 def t1(*values: int) -> torch.Tensor:

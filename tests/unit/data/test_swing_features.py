@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from tests.helpers.reference_features import reference_features, reference_window
 
 from moola.data import (
     FEATURE_SETS,
@@ -31,7 +30,8 @@ from moola.data.features.candles import Candles, FeatureSettings
 from moola.data.features.swing import ZigzagTrack, swing_features
 from moola.data.windows import ohlc_is_valid
 from moola.errors import ConfigError, InputValidationError
-from ohlc_strategies import ohlc_with_ties, valid_ohlc
+from tests.helpers.ohlc import ohlc_with_ties, valid_ohlc
+from tests.helpers.reference_features import reference_features, reference_window
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -9,6 +9,7 @@ import pytest
 
 from moola.data import OHLCWindows, SyntheticConfig, generate_synthetic
 from moola.train import TrainConfig, Trainer, loss_learned, verdict
+from tests.helpers.losses import huber
 
 GOOD_LOSS = dict(initial=1.0, final=0.5, baseline=0.8)  # 0.625x the constant, below the start
 
@@ -87,11 +88,6 @@ def shifted_windows() -> OHLCWindows:
     start = np.array([10] * 8 + [30] * 2)
     end = np.array([19] * 8 + [49] * 2)
     return OHLCWindows(ohlc, label, start, end, start_bar=np.arange(N) * K)
-
-
-def huber(residual: float, delta: float) -> float:
-    a = abs(residual)
-    return 0.5 * a * a if a < delta else delta * (a - 0.5 * delta)
 
 
 def test_baselines_and_metric_constants_come_from_the_training_split() -> None:

@@ -20,7 +20,7 @@ from moola.cli import main
 from moola.errors import MoolaError
 from moola.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from moola.train.checkpoint import CheckpointError
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 
 class OpenFile:

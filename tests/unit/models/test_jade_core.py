@@ -14,6 +14,7 @@ from moola.errors import ConfigError, InputValidationError
 from moola.models.jade_core import LOG_SIGMA_INIT, OUTPUT_KEYS, JadeCompact, JadeConfig
 from moola.seeding import seed_everything
 from moola.tasks import make_tasks
+from tests.helpers.models import tiny_model
 
 SIGMA_KEYS = {"sigma_type", "sigma_ptr", "sigma_binary", "sigma_countdown"}
 PER_BAR_KEYS = ("expansion_binary_logits", "expansion_binary", "expansion_countdown")
@@ -21,15 +22,7 @@ ALL_KEYS = {"logits", "pointers", *PER_BAR_KEYS, *SIGMA_KEYS}
 
 
 def small_model(**overrides: object) -> JadeCompact:
-    base: dict[str, object] = {
-        "n_features": 7,
-        "hidden_size": 8,
-        "projection_dim": 8,
-        "input_dropout": 0.0,
-        "dense_dropout": 0.0,
-    }
-    base.update(overrides)
-    return JadeCompact(JadeConfig(**base))  # type: ignore[arg-type]
+    return tiny_model(**overrides)  # type: ignore[arg-type]
 
 
 def expected_parameter_count(c: JadeConfig) -> int:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from moola.data import CANDLE_FEATURES, FEATURE_NAMES, build_features, feature_names
 from moola.errors import ConfigError, InputValidationError
-from ohlc_strategies import valid_ohlc
+from tests.helpers.ohlc import valid_ohlc
 
 FAST = settings(max_examples=50, deadline=None)
 

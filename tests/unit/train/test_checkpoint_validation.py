@@ -15,7 +15,7 @@ from moola.cli import main
 from moola.data import FEATURE_NAMES
 from moola.train import Trainer, load_checkpoint
 from moola.train.checkpoint import CHECKPOINT_NAME, CheckpointError
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 SIZES = {"hidden_size": 8, "projection_dim": 8}  # not the default: diagnose must read it
 

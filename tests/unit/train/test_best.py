@@ -14,7 +14,7 @@ from moola.data import FEATURE_NAMES
 from moola.errors import ConfigError, MoolaError
 from moola.train import BEST_NAME, TrainConfig, Trainer, load_best
 from moola.train.metrics import Evaluation
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 
 def tiny(**overrides: Any) -> TrainConfig:

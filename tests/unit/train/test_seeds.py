@@ -7,7 +7,7 @@ from torch import nn
 
 from moola.seeding import set_rng_state
 from moola.train import TrainConfig, Trainer
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 
 def tiny(seed: int, steps: int = 3) -> TrainConfig:
@@ -40,7 +40,7 @@ def test_same_seed_same_initial_weights_batches_and_dropout_masks() -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     for step in (0, 1, 7, 50):
         assert torch.equal(a.batch_indices(step), b.batch_indices(step))
-    x = a.x_train[:8]
+    x = a.data.x_train[:8]
     masks_a, masks_b = dropout_masks(a, x), dropout_masks(b, x)
     assert len(masks_a) == 5  # input dropout + four head dropouts
     assert all(torch.equal(p, q) for p, q in zip(masks_a, masks_b))
@@ -54,7 +54,7 @@ def test_different_seeds_give_different_initial_weights_batches_and_masks() -> N
     assert drawn and all(not torch.equal(wa[k], wb[k]) for k in drawn)
     assert not torch.equal(a.batch_indices(0), b.batch_indices(0))
     b.model.load_state_dict(wa)  # same weights and input: only the dropout draws differ
-    x = a.x_train[:8]
+    x = a.data.x_train[:8]
     masks_a, masks_b = dropout_masks(a, x), dropout_masks(b, x)
     assert not torch.equal(masks_a[0], masks_b[0])
 

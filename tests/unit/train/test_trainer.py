@@ -13,7 +13,7 @@ from moola.atomic import WriteError
 from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from moola.train.checkpoint import CHECKPOINT_NAME
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 
 def tiny(**overrides: Any) -> TrainConfig:

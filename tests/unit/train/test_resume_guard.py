@@ -11,7 +11,7 @@ from moola.cli import main
 from moola.data import SyntheticConfig, generate_synthetic, save_parquet
 from moola.train import TrainConfig, Trainer
 from moola.train.guard import RESUMABLE_SETTINGS, ResumeMismatchError
-from tiny_config import tiny_config
+from tests.helpers.configs import tiny_config
 
 BASE: dict[str, Any] = dict(steps=4, n_windows=48, log_every=2)
 
