@@ -71,8 +71,9 @@ def is_flag(f: Field[Any]) -> bool:
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (dict fields: ``--set``), help and default from the
-    field. Every flag defaults to None, so that only flags given override (a resumed run
-    keeps its recorded settings)."""
+    field. A flag not given leaves no attribute (``argparse.SUPPRESS``), so that only flags
+    given override (a resumed run keeps its recorded settings, and ``--grad-clip 0`` can
+    still mean None)."""
     hints = get_type_hints(TrainConfig)
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -88,7 +89,7 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
                 dest=f.name,
                 action="store_const",
                 const=stored,
-                default=None,
+                default=argparse.SUPPRESS,
                 help=f"{help_text} (default: {'on' if default else 'off'})",
             )
             continue
@@ -96,7 +97,7 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
             flag_name(f),
             dest=f.name,
             type=_converter(f.name, flag_name(f), f.metadata.get("zero_means_none", False)),
-            default=None,
+            default=argparse.SUPPRESS,
             metavar=_metavar(base),
             help=f"{help_text} (default: {_show(default)})",
         )
@@ -111,11 +112,7 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig values given on the command line (flags, then ``--set``)."""
-    given = {
-        f.name: getattr(args, f.name)
-        for f in fields(TrainConfig)
-        if is_flag(f) and getattr(args, f.name) is not None
-    }
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     for key, value in parse_assignments(args.set).items():
         if key in given:
             raise ConfigError(f"--set {key}: also given as {flag_name(_field(key))}; give it once")

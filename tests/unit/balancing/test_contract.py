@@ -173,3 +173,28 @@ def test_bad_learning_rate_raises_config_error(name):
 def test_legacy_rejects_momentum_outside_unit_interval():
     with pytest.raises(ConfigError):
         make_balancer("legacy", TASKS, momentum=1.5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_hook_the_step_calls_is_declared_on_the_base_class(name):
+    """The train step calls only hooks that Balancer declares (no getattr probing)."""
+    from moola.balancing import Balancer
+
+    balancer = make_balancer(name, TASKS)
+    for hook in ("backward", "after_step", "parameters", "step_variant", "advance_host_state"):
+        assert hasattr(Balancer, hook), hook
+        assert callable(getattr(balancer, hook)), hook
+    variant = balancer.step_variant()
+    hash(variant)  # graph keys must be hashable
+    balancer.advance_host_state(variant)  # must not fail outside a captured step
+
+
+def test_trunknorm_variant_is_its_refresh_and_advance_replays_the_bookkeeping():
+    balancer = make_balancer("trunknorm", TASKS, refresh_every=2)
+    assert balancer.step_variant() is True  # no gain measured yet: the first step refreshes
+    balancer.advance_host_state(True)
+    assert balancer.step_variant() is False and balancer.steps_since_refresh == 1
+    balancer.advance_host_state(False)
+    assert balancer.step_variant() is True
+    state = balancer.state_dict()  # the host counters travel with the state, not vars()
+    assert {"has_gain", "steps_since_refresh"} <= set(state)
