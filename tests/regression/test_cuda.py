@@ -108,6 +108,7 @@ def test_graph_replays_the_eager_trajectory(balancer: str, record_property: Any)
     graph = record(cuda_config(balancer, GRAPH_STEPS, graph=True))
     assert graph.graphs == (2 if balancer == "trunknorm" else 1)
     d = drift(eager, graph)
+    print(f"{balancer}: --graph against eager: {d}")  # in the device log (pytest -rA)
     for key, value in d.as_properties("graph_vs_eager_").items():
         record_property(key, value)
     assert_within(GRAPH_VS_EAGER, d, f"{balancer}: --graph against eager")
@@ -171,6 +172,7 @@ def test_cpu_and_cuda_eager_agree_on_the_first_20_steps(
     cpu = record(cuda_config("trunknorm", CROSS_DEVICE_STEPS, device="cpu", model=model))
     cuda = record(cuda_config("trunknorm", CROSS_DEVICE_STEPS, model=model))
     d = drift(cpu, cuda)
+    print(f"CPU against CUDA, cuDNN TF32 {cudnn_tf32}: {d}")
     for key, value in d.as_properties("cpu_vs_cuda_").items():
         record_property(key, value)
     assert_within(tolerance, d, f"CPU against CUDA (cuDNN TF32 {'on' if cudnn_tf32 else 'off'})")
