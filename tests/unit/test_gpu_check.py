@@ -137,3 +137,27 @@ def test_rows_without_benchmarks_say_so_and_fail(tmp_path: Path) -> None:
     text = (tmp_path / "gpu-rows.md").read_text()
     assert "bench-cuda.json is missing" in text
     assert "| train-eager | FAILED (rc 2) |" in text
+
+
+def metrics(losses: list[float]) -> dict[str, Any]:
+    """A metrics.json as moola train writes it, cut down to what gpu-check reads."""
+    tasks = {
+        "type": {"learned": True, "final": 0.9},
+        "binary": {"learned": False, "final": 0.3},
+    }
+    return {
+        "config": {"batch_size": 32, "balancer": "trunknorm"},
+        "history": {"step": [10, 20, 200], "type": losses, "binary": [0.5, 0.4, 0.3]},
+        "tasks": tasks,
+        "timing": {"fit_seconds": 12.5},
+    }
+
+
+def test_rows_read_the_training_runs_and_compare_their_curves(tmp_path: Path) -> None:
+    for name, losses in (("train-eager", [1.0, 0.8, 0.5]), ("train-graph", [1.0, 0.8, 0.6])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics(losses)))
+    gpu_check.stage_rows(tmp_path, {})  # an earlier call's runs: read from their folders
+    text = (tmp_path / "gpu-rows.md").read_text()
+    assert "| train-eager | ok | 200 | 32 | 12.5 | type | type 0.9, binary 0.3 |" in text
+    assert "difference 0 up to step 100, 0.2 over the whole run" in text
