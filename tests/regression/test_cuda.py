@@ -60,7 +60,6 @@ from cuda_compare import (
     record,
 )
 
-from conftest import DEFAULT_RUN, SHORT_RUN
 from moola.train import TrainConfig, Trainer, TrainResult
 from moola.train.step import GRAPH_SAFE_BALANCERS
 
@@ -171,10 +170,9 @@ def test_graph_replays_the_eager_trajectory_without_dropout(record_property: Any
 
 
 @gpu_test
-def test_bf16_every_head_learns_under_the_default_balancer() -> None:
+def test_bf16_every_head_learns_under_the_default_balancer(recipe: Any) -> None:
     """The regression suite's recipe for the default balancer (600 steps, batch 64), bf16."""
-    config = TrainConfig(**{**DEFAULT_RUN, "balancer": "trunknorm", "device": DEVICE, "bf16": True})
-    trainer = Trainer(config)
+    trainer = Trainer(recipe("trunknorm", device=DEVICE, bf16=True))
     result = trainer.fit()  # a non-finite loss, weight or gradient raises here
     assert all_finite(trainer)
     assert heads_that_did_not_learn(result) == [], {
@@ -184,9 +182,9 @@ def test_bf16_every_head_learns_under_the_default_balancer() -> None:
 
 @gpu_test
 @pytest.mark.parametrize("balancer", ["static", "uncertainty"])
-def test_bf16_short_runs_stay_finite(balancer: str) -> None:
-    config = TrainConfig(**{**SHORT_RUN, "balancer": balancer, "device": DEVICE, "bf16": True})
-    trainer = Trainer(config)
+def test_bf16_short_runs_stay_finite(balancer: str, recipe: Any) -> None:
+    """The regression suite's short recipe (200 steps, batch 32), bf16."""
+    trainer = Trainer(recipe(balancer, device=DEVICE, bf16=True))
     result = trainer.fit()
     assert all_finite(trainer)
     assert all(math.isfinite(v) for v in result.final.losses.values()), result.final.losses
