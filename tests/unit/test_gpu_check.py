@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -68,11 +69,12 @@ def test_a_failing_stage_does_not_stop_the_others(
         return {"rc": 0}
 
     monkeypatch.setattr(gpu_check, "run_stage", fake_stage)
-    monkeypatch.setenv("OUT", str(tmp_path))
-    assert gpu_check.main(["--dry-run"]) == 1
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    assert gpu_check.main(["--dry-run", "--work", str(tmp_path / "work")]) == 1
     assert ran == [name for name, _ in gpu_check.STAGES]
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "work" / "summary.json").read_text())
     assert summary["failed"] == ["bench", "train-graph"]
+    assert "| bench | FAILED (rc 1) |" in (tmp_path / "out" / "summary.md").read_text()
     lines = capsys.readouterr().out.splitlines()
     assert "gpu-check: bench: FAILED (rc 1)" in lines[2] and "illegal memory access" in lines[2]
     assert lines[-1].startswith("gpu-check: FAILED: bench, train-graph")
@@ -161,3 +163,25 @@ def test_rows_read_the_training_runs_and_compare_their_curves(tmp_path: Path) ->
     text = (tmp_path / "gpu-rows.md").read_text()
     assert "| train-eager | ok | 200 | 32 | 12.5 | type | type 0.9, binary 0.3 |" in text
     assert "difference 0 up to step 100, 0.2 over the whole run" in text
+
+
+def test_out_receives_at_most_eight_plainly_named_files(tmp_path: Path) -> None:
+    """A device call brings back at most 8 files from $OUT, 2 folders down, plain names."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    for name in ("summary.md", "gpu-rows.md", "pytest-gpu.xml", "bench-cuda.json", "env.txt"):
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(name)
+    for name in gpu_check.TRAIN_FLAGS:
+        (work / name).mkdir()
+        (work / name / "metrics.json").write_text("{}")
+        (work / name / "checkpoint.pt").write_bytes(b"weights")
+        (work / f"{name}.log").write_text(f"log of {name}")
+    gpu_check.pack(work, out)
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert len(files) <= gpu_check.MAX_OUT_FILES
+    assert all(p.parent == out and gpu_check.OUT_NAME.match(p.name) for p in files)
+    assert "log of train-graph" in (out / "train.log").read_text()
+    with tarfile.open(out / gpu_check.ARCHIVE) as archive:
+        names = archive.getnames()
+    assert "train-bf16/metrics.json" in names and "env.txt" in names
+    assert not any(n.endswith(".pt") for n in names)
