@@ -29,6 +29,14 @@ def train_run() -> Any:
     return lambda balancer, **changes: Trainer(run_config(balancer, **changes)).fit()
 
 
+@pytest.fixture(scope="session")
+def recipe() -> Any:
+    """``recipe(name, **changes)`` -> the golden recipe's TrainConfig for that balancer (a
+    fixture, so that tests need no ``from conftest import``, which finds whichever conftest
+    pytest loaded last)."""
+    return run_config
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which goldens this machine is held to, and whether its platform is known."""
     from tests.regression.golden_platform import choose_goldens
