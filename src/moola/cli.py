@@ -193,6 +193,7 @@ def run_train(args: argparse.Namespace) -> int:
             trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress)
         )
     metrics = outputs.metrics
+    print(f"moola train: {trainer.split.info.describe()}", file=sys.stderr)
     header, rows = train_table_rows(metrics["tasks"])
     stopped = " (stopped early: --patience)" if metrics["stopped_early"] else ""
     print_table(

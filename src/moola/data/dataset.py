@@ -160,11 +160,11 @@ def split_windows(
     """The train/validation split moola trains with.
 
     Windows that carry ``start_bar`` (cut from one series, possibly overlapping) get the
-    purged :func:`chronological_split`; independent windows (synthetic, pre-cut files) get
-    the seeded random :func:`train_val_split`.
+    purged :func:`chronological_split`; pre-cut windows that share bars get the same split
+    on the timeline recovered from the shared bars; windows that share nothing (synthetic)
+    get the seeded random :func:`train_val_split` (see :mod:`moola.data.overlap`).
     """
-    if windows.start_bar is not None:
-        return chronological_split(
-            windows.start_bar, window=windows.window, val_fraction=val_fraction
-        )
-    return train_val_split(len(windows), val_fraction=val_fraction, seed=seed)
+    from moola.data.overlap import choose_split  # overlap builds on this module's splits
+
+    split = choose_split(windows, val_fraction=val_fraction, seed=seed)
+    return split.train, split.val

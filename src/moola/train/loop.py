@@ -18,7 +18,7 @@ import torch
 
 from moola.balancing import Balancer, make_balancer
 from moola.data import OHLCWindows, WindowDataset, load_windows
-from moola.data.dataset import split_windows
+from moola.data.overlap import choose_split
 from moola.data.synthetic import SyntheticConfig
 from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.models import JadeCompact, JadeConfig
@@ -36,6 +36,8 @@ from moola.train.checkpoint import (
 from moola.train.config import TrainConfig
 from moola.train.guard import check_resume, check_same_data, data_fingerprint
 from moola.train.metrics import Evaluation, evaluate, verdict
+from moola.train.paired import BlockBootstrap
+from moola.train.priors import fit_priors, prior_losses
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
 #: Called at every log interval with (step, mean natural-units losses by task).
@@ -102,6 +104,7 @@ class TrainResult:
     best: BestRecord | None = None
     stopped_early: bool = False
     feature_names: tuple[str, ...] = ()
+    split: dict[str, Any] | None = None  # how train/validation were split (SplitInfo)
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict of one head on one evaluation (final or best weights)."""
@@ -162,6 +165,7 @@ class TrainResult:
             "tasks": self.task_summary(),
             "best": self.best_summary(),
             "stopped_early": self.stopped_early,
+            "split": self.split,
             "units": {
                 "type": "nats",
                 "pointers": "window fraction (Huber δ=0.08)",
@@ -195,9 +199,9 @@ class Trainer:
         self.feature_names: tuple[str, ...] = dataset.feature_names
         if not bool(torch.isfinite(dataset.x).all()):
             raise ConfigError("the features built from this data contain NaN or inf")
-        train_idx, val_idx = split_windows(
-            windows, val_fraction=config.val_fraction, seed=config.seed
-        )
+        # The split (random, chronological, or purged on detected shared bars) and its report.
+        self.split = choose_split(windows, val_fraction=config.val_fraction, seed=config.seed)
+        train_idx, val_idx = self.split.train, self.split.val
         self.window = dataset.window
         self.fingerprint = data_fingerprint(dataset)
         self.tasks: TaskSet = make_tasks(
@@ -212,8 +216,11 @@ class Trainer:
 
         self.x_train, self.y_train = to_device(dataset.subset(train_idx))
         self.x_val, self.y_val = to_device(dataset.subset(val_idx))
-        # Constants are fitted on the training split only and evaluated on validation.
-        self.baselines = self.tasks.constant_baselines(self.y_train, self.y_val)
+        # Prior-only baselines, fitted on the training split only and evaluated on validation.
+        self.baselines = prior_losses(self.tasks, fit_priors(self.tasks, self.y_train), self.y_val)
+        self.bootstrap = BlockBootstrap(
+            self.split.val_order, overlap_run=self.split.overlap_run, seed=config.seed
+        )
         self.best_tracker = BestTracker(self.baselines)
         self.best_record: BestRecord | None = None  # what save() writes as best.pt
         self.batch_size = min(config.batch_size, self.x_train.shape[0])
@@ -274,7 +281,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def evaluate(self) -> Evaluation:
-        return evaluate(self.model, self.x_val, self.y_val, self.tasks, self.y_train)
+        return evaluate(
+            self.model, self.x_val, self.y_val, self.tasks, self.y_train, bootstrap=self.bootstrap
+        )
 
     def fit(self, progress: ProgressCallback | None = None) -> TrainResult:
         """Train until ``config.steps`` (the total, also when resuming)."""
@@ -336,6 +345,7 @@ class Trainer:
             best=self.best_record,
             stopped_early=stopped_early,
             feature_names=self.feature_names,
+            split=self.split.info.to_dict(),
         )
 
     def patience_exhausted(self) -> bool:
