@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="bfloat16 autocast (pays off only at large batch on GPU)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="K walk-forward folds in time (each purged; only test blocks judge); 0 = one split",
+    )
 
     diag = sub.add_parser("diagnose", help="probe each task's share of the shared-trunk gradient")
     diag.add_argument("--balancer", default=DEFAULT_BALANCER, help=f"one of: {balancers}")
@@ -176,6 +182,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.grad_clip is not None:
         overrides["grad_clip"] = args.grad_clip or None
     overrides["progress"] = not args.no_progress
+    if args.folds:
+        return run_train_folds(args, overrides)
     if args.resume:
         trainer = Trainer.resume(args.resume, **overrides)
     else:
@@ -220,6 +228,45 @@ def run_train(args: argparse.Namespace) -> int:
             )
         else:
             print(f"wrote {outputs.plot}", file=sys.stderr)
+    return 0
+
+
+def run_train_folds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """``moola train --folds K``: walk-forward folds, a table per fold and the pooled verdict."""
+    from moola.atomic import atomic_write_json
+    from moola.errors import ConfigError
+    from moola.report import print_table, train_table_rows
+    from moola.train import TrainConfig
+    from moola.train.folds import FOLDS_NAME, run_folds
+    from moola.train.outdir import claim_out_dir
+
+    if args.resume:
+        raise ConfigError("--folds trains every fold afresh; drop --resume (or --folds)")
+    config = TrainConfig(**{**overrides, "progress": False})
+    with claim_out_dir(config.out_dir):
+        print(
+            f"moola train: {args.folds} walk-forward folds, {config.balancer} balancer, "
+            f"{config.steps} steps per fold, data {config.data}",
+            file=sys.stderr,
+        )
+
+        def show(fold: Any) -> None:
+            header, rows = train_table_rows(fold.tasks)
+            print_table(
+                f"fold {fold.fold}: {fold.n_train} train windows (best step {fold.best_step} "
+                f"by its inner split), {fold.n_test} test windows",
+                header,
+                rows,
+            )
+
+        doc = run_folds(config, args.folds, on_fold=show)
+        header, rows = train_table_rows(doc["pooled"]["tasks"])
+        print_table(
+            f"pooled over {args.folds} folds: {doc['pooled']['n_test']} test windows", header, rows
+        )
+        if config.out_dir is not None:
+            path = atomic_write_json(Path(config.out_dir) / FOLDS_NAME, doc)
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

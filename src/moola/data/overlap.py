@@ -208,7 +208,7 @@ def series_split(
     return np.flatnonzero(train_mask).astype(np.int64), np.flatnonzero(val_mask).astype(np.int64)
 
 
-def _overlap_run(starts: np.ndarray, window: int) -> int:
+def overlap_run(starts: np.ndarray, window: int) -> int:
     """The most windows of one series whose first bars lie within one window's span."""
     s = np.sort(starts)
     if len(s) == 0:
@@ -253,7 +253,7 @@ def choose_split(
             embargo,
             "start_bar given",
         )
-        return Split(train, val, order, _overlap_run(starts[val], k), info)
+        return Split(train, val, order, overlap_run(starts[val], k), info)
     layout = layout if layout is not None else detect_series(windows.ohlc)
     if not layout.any_shared:
         train, val = train_val_split(n, val_fraction=val_fraction, seed=seed)
@@ -284,7 +284,7 @@ def choose_split(
         )
     order = np.lexsort((layout.start_bar[val], layout.series[val]))
     runs = [
-        _overlap_run(layout.start_bar[val][layout.series[val] == s], k)
+        overlap_run(layout.start_bar[val][layout.series[val] == s], k)
         for s in np.unique(layout.series[val])
     ]
     n_series = len(np.unique(layout.series[linked]))
