@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,8 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         if best is not None:
             ax.axvline(best["step"], color="green", linestyle="--", alpha=0.5, label="best step")
         verdict = "learned" if tasks[name]["learned"] else "did NOT learn"
-        ax.set_title(f"{name}: {verdict}\n{tasks[name].get('why', '')}", fontsize=9)
+        why = textwrap.fill(tasks[name].get("why", ""), 75)  # the interval makes it long
+        ax.set_title(f"{name}: {verdict}\n{why}", fontsize=8)
         ax.set_xlabel("step")
         ax.set_yscale("log")
         ax.legend(fontsize=8)

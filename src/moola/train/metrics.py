@@ -201,8 +201,8 @@ def verdict(
         low = float(metrics["paired_low"])
         interval_ok = low > 0
         loss_part += f", 95% CI [{metrics['ratio_low']:.2f}, {metrics['ratio_high']:.2f}]x"
-        if not interval_ok:
-            loss_part += " (reaches 1x)"
+        if not interval_ok:  # the interval does not exclude "no better than the prior"
+            loss_part += " (reaches 1x)" if metrics["ratio_low"] < 1 else " (all >= 1x)"
         loss_ok = loss_ok and interval_ok
     rule = METRIC_RULES.get(task)
     if rule is None or rule.key not in metrics or rule.baseline_key not in metrics:
