@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train JadeCompact (default: built-in synthetic data)")
     train.add_argument(
         "--data",
-        default="synthetic",
-        help="'synthetic', a .parquet file, or a folder with bars.csv + labels.csv",
+        action="append",
+        help="'synthetic', a .parquet file, or a folder with bars.csv + labels.csv; "
+        "repeat to pool several series in one dataset",
     )
     train.add_argument(
         "--steps", type=int, help="total optimizer steps (also when resuming); default 1000"
@@ -104,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     label = sub.add_parser(
         "label", help="cut a continuous OHLC series (CSV/parquet) into labelled windows"
     )
-    label.add_argument("series", help="CSV or parquet with open, high, low, close columns")
+    label.add_argument(
+        "series",
+        nargs="+",
+        help="CSV or parquet with open, high, low, close columns (several: one pooled dataset)",
+    )
     label.add_argument("--out", required=True, help="output .parquet (original schema)")
     label.add_argument("--stride", type=int, default=15, help="bars between window starts")
     label.add_argument("--window", type=int, default=105, help="bars per window")
@@ -182,6 +187,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.grad_clip is not None:
         overrides["grad_clip"] = args.grad_clip or None
     overrides["progress"] = not args.no_progress
+    if args.data:  # several --data: one pooled dataset (moola.data.pooled)
+        from moola.data.loaders import POOL_SEPARATOR
+
+        overrides["data"] = POOL_SEPARATOR.join(args.data)
     if args.folds:
         return run_train_folds(args, overrides)
     if args.resume:
@@ -336,7 +345,13 @@ def run_label(args: argparse.Namespace) -> int:
     from moola.data import LABEL_NAMES, save_parquet
     from moola.data.labeling import LabelRule, label_file
 
-    windows = label_file(args.series, LabelRule(window=args.window, stride=args.stride))
+    rule = LabelRule(window=args.window, stride=args.stride)
+    if len(args.series) == 1:
+        windows = label_file(args.series[0], rule)
+    else:  # pooled series: a series id beside start_bar (moola.data.pooled)
+        from moola.data.pooled import label_files
+
+        windows = label_files(args.series, rule)
     save_parquet(windows, args.out)
     counts = ", ".join(
         f"{name} {int((windows.label == i).sum())}" for i, name in enumerate(LABEL_NAMES)

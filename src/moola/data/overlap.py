@@ -231,6 +231,27 @@ def choose_split(
     series (purged, embargoed), windows that share nothing get the seeded random split.
     """
     n, k = len(windows), windows.window
+    if windows.start_bar is not None and windows.series is not None:  # pooled series
+        starts, ids = windows.start_bar, windows.series
+        train, val = series_split(starts, ids, window=k, val_fraction=val_fraction, embargo=embargo)
+        if len(train) == 0 or len(val) == 0:
+            raise ConfigError(
+                f"the chronological split of {n} pooled windows leaves {len(train)} training "
+                f"and {len(val)} validation windows; use more data or another val_fraction"
+            )
+        order = np.lexsort((starts[val], ids[val]))
+        n_series = len(np.unique(ids))
+        info = SplitInfo(
+            "chronological",
+            len(train),
+            len(val),
+            n - len(train) - len(val),
+            n_series,
+            embargo,
+            f"start_bar and series given: {n_series} series, each cut on its own",
+        )
+        runs = [overlap_run(starts[val][ids[val] == s], k) for s in np.unique(ids[val])]
+        return Split(train, val, order, max(runs), info)
     if windows.start_bar is not None:
         starts = windows.start_bar
         if embargo:

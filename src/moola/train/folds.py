@@ -45,7 +45,8 @@ def timeline(windows: OHLCWindows) -> tuple[np.ndarray, np.ndarray]:
     """(start_bar, series) per window: given, recovered from shared bars, or row order."""
     n, k = len(windows), windows.window
     if windows.start_bar is not None:
-        return windows.start_bar, np.zeros(n, dtype=np.int64)
+        series = windows.series if windows.series is not None else np.zeros(n, dtype=np.int64)
+        return windows.start_bar, series
     layout = detect_series(windows.ohlc)
     if layout.any_shared and layout.linked.all():
         return layout.start_bar, layout.series
