@@ -206,11 +206,11 @@ def run_train(args: argparse.Namespace) -> int:
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
+        print(f"moola train: {trainer.split.info.describe()}", file=sys.stderr)
         outputs = train_and_write(
             trainer, fit=lambda t: _fit_with_progress(t, enabled=config.progress)
         )
     metrics = outputs.metrics
-    print(f"moola train: {trainer.split.info.describe()}", file=sys.stderr)
     header, rows = train_table_rows(metrics["tasks"])
     stopped = " (stopped early: --patience)" if metrics["stopped_early"] else ""
     print_table(
