@@ -94,7 +94,9 @@ def test_series_without_start_bar_is_a_clear_error() -> None:
         OHLCWindows(a.ohlc, a.label, a.expansion_start, a.expansion_end, series=np.zeros(len(a)))
 
 
-def test_train_pools_repeated_data_and_reports_the_series(tmp_path: Path) -> None:
+def test_train_pools_repeated_data_and_reports_the_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from moola.cli import main
@@ -112,3 +114,7 @@ def test_train_pools_repeated_data_and_reports_the_series(tmp_path: Path) -> Non
     )
     split = json.loads((out / "metrics.json").read_text())["split"]
     assert split["kind"] == "chronological" and split["n_series"] == 2
+    printed = capsys.readouterr().err
+    assert (
+        f"split: chronological, {split['n_train']} train / {split['n_val']} validation" in printed
+    )
