@@ -75,3 +75,23 @@ def test_run_folds_reports_every_fold_and_the_pooled_verdict(tmp_path: Path) -> 
     assert main([*argv, "--batch-size", "8", "--threads", "1", "--out", str(out)]) == 0
     written = json.loads((out / "folds.json").read_text())
     assert written["folds"] == 2 and len(written["per_fold"]) == 2
+
+
+def test_windows_that_share_nothing_are_one_series_in_row_order() -> None:
+    from moola.data import OHLCWindows
+    from moola.data.signal_free import random_walk_series
+
+    shared = generate_signal_free(SignalFreeConfig(n_bars=600, seed=2))
+    lone = random_walk_series(4 * K, seed=3).reshape(4, K, 4) * 2.0
+    zeros = np.zeros(4, dtype=np.int64)
+    mixed = OHLCWindows(
+        np.concatenate([shared.ohlc, lone]),
+        np.r_[shared.label, zeros],
+        np.r_[shared.expansion_start, zeros],
+        np.r_[shared.expansion_end, zeros],
+    )
+    starts, series = timeline(mixed)
+    n = len(shared)
+    np.testing.assert_array_equal(series, np.r_[np.zeros(n), np.ones(4)])
+    np.testing.assert_array_equal(starts[n:], np.arange(4) * K)
+    np.testing.assert_array_equal(starts[:n], np.arange(n) * 15)

@@ -48,10 +48,15 @@ def timeline(windows: OHLCWindows) -> tuple[np.ndarray, np.ndarray]:
         series = windows.series if windows.series is not None else np.zeros(n, dtype=np.int64)
         return windows.start_bar, series
     layout = detect_series(windows.ohlc)
-    if layout.any_shared and layout.linked.all():
-        return layout.start_bar, layout.series
-    # Independent windows (or a mix): row order is the time order, one window after another.
-    return np.arange(n, dtype=np.int64) * k, np.zeros(n, dtype=np.int64)
+    # Windows that share no bars: row order is their time order, one window after another,
+    # as one more series beside the recovered ones.
+    lone = ~layout.linked
+    starts, series = layout.start_bar.copy(), layout.series.copy()
+    if lone.any():
+        _, series[~lone] = np.unique(series[~lone], return_inverse=True)
+        series[lone] = int(series[~lone].max()) + 1 if (~lone).any() else 0
+        starts[lone] = np.arange(int(lone.sum()), dtype=np.int64) * k
+    return starts, series
 
 
 def fold_indices(
