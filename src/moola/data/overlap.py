@@ -20,7 +20,10 @@ timeline:
   training windows that end too close to it). Windows that share nothing with any other keep
   the seeded random split among themselves.
 
-With one series and no embargo the split is exactly :func:`chronological_split`'s, so a
+Windows that carry ``start_bar`` need no detection: one series gets
+:func:`chronological_split`, pooled series (``start_bar`` and ``series``,
+:mod:`moola.data.pooled`) get :func:`series_split`. With one series and no embargo the
+detected split is exactly :func:`chronological_split`'s, so a
 labelled series whose ``start_bar`` was dropped (or whose rows were shuffled) is split as
 if ``start_bar`` were there.
 """
@@ -173,7 +176,8 @@ class Split:
     val: np.ndarray
     #: Positions into ``val`` in time order (series by series): the bootstrap's blocks follow it.
     val_order: np.ndarray
-    #: Validation windows that share bars with a neighbour, per window (1: independent).
+    #: The most validation windows that start within one window's span (1: independent):
+    #: the bootstrap's shortest block.
     overlap_run: int
     info: SplitInfo
 
