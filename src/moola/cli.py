@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT",
         help="continue a run from its checkpoint (file or output folder)",
     )
+    train.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="K walk-forward folds in time (each purged; only test blocks judge); 0: one split "
+        "(default: 0)",
+    )
     train.set_defaults(func=run_train)
 
     diagnose_defaults = DiagnoseConfig()
@@ -96,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     label = sub.add_parser(
         "label", help="cut a continuous OHLC series (CSV/parquet) into labelled windows"
     )
-    label.add_argument("series", help="CSV or parquet with open, high, low, close columns")
+    label.add_argument(
+        "series",
+        nargs="+",
+        help="CSV or parquet with open, high, low, close columns (several: one pooled dataset)",
+    )
     label.add_argument("--out", required=True, help="output .parquet (original schema)")
     label.add_argument(
         "--stride",
@@ -160,6 +171,8 @@ def run_train(args: argparse.Namespace) -> int:
     from moola.train.run import train_and_write
 
     overrides = train_overrides(args)
+    if args.folds:
+        return run_train_folds(args, overrides)
     if args.resume:
         trainer = Trainer.resume(args.resume, **overrides)
     else:
@@ -173,6 +186,7 @@ def run_train(args: argparse.Namespace) -> int:
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
+        print(f"moola train: {trainer.data.split.info.describe()}", file=sys.stderr)
         with progress_bar(config.steps, trainer.step, enabled=config.progress) as progress:
             outputs = train_and_write(trainer, progress=progress)
     metrics = outputs.metrics
@@ -202,6 +216,45 @@ def run_train(args: argparse.Namespace) -> int:
             )
         else:
             print(f"wrote {outputs.plot}", file=sys.stderr)
+    return 0
+
+
+def run_train_folds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """``moola train --folds K``: walk-forward folds, a table per fold and the pooled verdict."""
+    from moola.atomic import atomic_write_json
+    from moola.errors import ConfigError
+    from moola.report import print_table, train_table_rows
+    from moola.train import TrainConfig
+    from moola.train.folds import FOLDS_NAME, run_folds
+    from moola.train.outdir import claim_out_dir
+
+    if args.resume:
+        raise ConfigError("--folds trains every fold afresh; drop --resume (or --folds)")
+    config = TrainConfig(**{**overrides, "progress": False})
+    with claim_out_dir(config.out_dir):
+        print(
+            f"moola train: {args.folds} walk-forward folds, {config.balancer} balancer, "
+            f"{config.steps} steps per fold, data {config.data}",
+            file=sys.stderr,
+        )
+
+        def show(fold: Any) -> None:
+            header, rows = train_table_rows(fold.tasks)
+            print_table(
+                f"fold {fold.fold}: {fold.n_train} train windows (best step {fold.best_step} "
+                f"by its inner split), {fold.n_test} test windows",
+                header,
+                rows,
+            )
+
+        doc = run_folds(config, args.folds, on_fold=show)
+        header, rows = train_table_rows(doc["pooled"]["tasks"])
+        print_table(
+            f"pooled over {args.folds} folds: {doc['pooled']['n_test']} test windows", header, rows
+        )
+        if config.out_dir is not None:
+            path = atomic_write_json(Path(config.out_dir) / FOLDS_NAME, doc)
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -258,11 +311,16 @@ def run_diagnose(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     header, rows = diagnose_table_rows(result)
-    model = "fresh model" if result["checkpoint"] is None else f"checkpoint {result['checkpoint']}"
+    model = (
+        "a fresh model" if result["checkpoint"] is None else f"checkpoint {result['checkpoint']}"
+    )
+    print(
+        f"moola diagnose: {model} on data {result['data']} (its first training batch)",
+        file=sys.stderr,
+    )
     print_table(
         f"moola diagnose — {result['balancer']}, seed {result['seed']}, batch {result['batch_size']} "
         f"(countdown {result['countdown_units']}); spread {result['spread']:.2f}×\n"
-        f"{model}, data {result['data']} (first training batch)\n"
         f"features {result['features']} ({len(result['feature_names'])}): "
         f"{', '.join(result['feature_names'])}",
         header,
@@ -274,7 +332,13 @@ def run_diagnose(args: argparse.Namespace) -> int:
 def run_label(args: argparse.Namespace) -> int:
     from moola.data import LABEL_NAMES, LabelRule, label_file, save_parquet
 
-    windows = label_file(args.series, LabelRule(window=args.window, stride=args.stride))
+    rule = LabelRule(window=args.window, stride=args.stride)
+    if len(args.series) == 1:
+        windows = label_file(args.series[0], rule)
+    else:  # pooled series: a series id beside start_bar (moola.data.sources.label_files)
+        from moola.data.sources import label_files
+
+        windows = label_files(args.series, rule)
     save_parquet(windows, args.out)
     counts = ", ".join(
         f"{name} {int((windows.label == i).sum())}" for i, name in enumerate(LABEL_NAMES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,16 @@ def verdict_text(task: dict[str, Any]) -> str:
     return f"{decision}: {task['why']}" if task.get("why") else decision
 
 
+def ratio_text(loss: float, baseline: float, metrics: dict[str, float]) -> str:
+    """Loss ÷ the prior's loss, with the paired bootstrap interval when there is one."""
+    if not baseline:
+        return "-"
+    text = f"{loss / baseline:.3f}"
+    if "ratio_low" in metrics:
+        text += f" [{metrics['ratio_low']:.2f}, {metrics['ratio_high']:.2f}]"
+    return text
+
+
 def metric_text(name: str, metrics: dict[str, float]) -> str:
     metric_key, base_key, fmt = HEAD_METRIC[name]
     if metric_key not in metrics:
@@ -40,9 +51,9 @@ def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[
     header = [
         "head",
         "val loss: initial → final",
-        "final / const",
+        "final / const [95% CI]",
         "validation metric",
-        "verdict (loss and metric vs the constant predictor)",
+        "verdict (loss, its 95% CI and metric vs the prior-only predictor)",
     ]
     rows = []
     for name, t in tasks.items():
@@ -50,7 +61,7 @@ def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[
             [
                 name,
                 f"{t['initial']:.4g} → {t['final']:.4g}",
-                f"{t['final'] / t['baseline']:.3f}" if t["baseline"] else "-",
+                ratio_text(t["final"], t["baseline"], t.get("metrics", {})),
                 metric_text(name, t.get("metrics", {})),
                 verdict_text(t),
             ]
@@ -60,7 +71,7 @@ def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[
 
 def best_table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The best step's weights: per head, loss ÷ baseline, metric and verdict."""
-    header = ["head", "best val loss / const", "validation metric", "verdict"]
+    header = ["head", "best val loss / const [95% CI]", "validation metric", "verdict"]
     best, tasks = metrics["best"], metrics["tasks"]
     rows = []
     for name, t in best["tasks"].items():
@@ -68,7 +79,7 @@ def best_table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]
         rows.append(
             [
                 name,
-                f"{t['loss'] / baseline:.3f}" if baseline else "-",
+                ratio_text(t["loss"], baseline, t.get("metrics", {})),
                 metric_text(name, t.get("metrics", {})),
                 verdict_text(t),
             ]
@@ -140,16 +151,23 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         val = [(v["step"], v[name]) for v in metrics.get("validation", [])]
         if val:
             ax.plot(*zip(*val), "o--", label="validation")
-        ax.axhline(tasks[name]["baseline"], color="grey", linestyle=":", label="constant baseline")
+        ax.axhline(tasks[name]["baseline"], color="grey", linestyle=":", label="prior baseline")
         best = metrics.get("best")
         if best is not None:
             ax.axvline(best["step"], color="green", linestyle="--", alpha=0.5, label="best step")
         verdict = "learned" if tasks[name]["learned"] else "did NOT learn"
-        ax.set_title(f"{name}: {verdict}\n{tasks[name].get('why', '')}", fontsize=9)
+        why = textwrap.fill(tasks[name].get("why", ""), 75)  # the interval makes it long
+        ax.set_title(f"{name}: {verdict}\n{why}", fontsize=8)
         ax.set_xlabel("step")
         ax.set_yscale("log")
         ax.legend(fontsize=8)
-    fig.suptitle(f"moola: per-head losses ({metrics['config']['balancer']})")
+    split = metrics.get("split") or {}
+    split_text = (
+        f"; {split['kind']} split {split['n_train']}/{split['n_val']}, {split['n_purged']} purged"
+        if split
+        else ""
+    )
+    fig.suptitle(f"moola: per-head losses ({metrics['config']['balancer']}{split_text})")
     fig.tight_layout()
     atomic_write(path, lambda handle: fig.savefig(handle, dpi=110, format="png"))
     plt.close(fig)

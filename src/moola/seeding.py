@@ -80,3 +80,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def numpy_generator(seed: int, stream: int) -> np.random.Generator:
+    """A private NumPy generator for ``(seed, stream)``: randomness outside training (the
+    verdict's bootstrap) that must be reproducible and must not move any training RNG."""
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    return np.random.default_rng([seed, stream])

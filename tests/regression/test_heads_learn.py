@@ -1,27 +1,32 @@
 """Every head must learn; the check that says so must be able to say it did not.
 
 The check is the run's own verdict (``moola.train.verdict``, via ``TrainResult.task_summary``):
-a head learned when its final validation loss is at least 5% below the constant baseline
-(fitted on the training split) and below its initial loss, **and** its validation metric
-beats the constant predictor's (type accuracy > majority class, pointers/countdown MAE <
-the training median's, binary span F1 > the all-in-span constant's). A falling loss alone
-is not enough: the original binary head's loss fell while it learned only the prior, and
+a head learned when its final validation loss is at least 5% below its prior-only baseline
+(fitted on the training split: per bar position for countdown and binary, the class prior
+for type, per column for pointers; ``moola.train.priors``) and below its initial loss, the
+95% block-bootstrap interval of the paired difference is above zero, **and** its
+validation metric beats the prior's (type accuracy > majority class, pointers MAE < the
+training median's, countdown MAE < the per-position median's, binary span F1 > the
+per-position prior's). A falling loss alone is not enough: the original binary head's loss
+fell while it learned only the prior, and
 ``test_a_head_that_learned_only_the_prior_did_not_learn`` shows that this verdict says so.
 
-Measured on 2026-11-27 (seed 0, 1 thread; the verdict's ``why``):
+Measured on 2026-12-03 (seed 0, 1 thread; the verdict's ``why``):
 
-* default balancer, DEFAULT_RUN: type "loss 0.88x const and accuracy 0.520 > const 0.402";
-  pointers 0.18x, MAE 2.27 < 6.10 bars; binary 0.12x, span F1 0.939 > 0.232; countdown
-  0.07x, MAE 1.20 < 12.44 bars.
-* legacy normaliser, raw countdown, the failing run's budget: countdown "loss 1.18x const
-  (needs <= 0.95x) and MAE 14.65 bars >= const 12.44".
-* default balancer, normalised countdown, the same budget: countdown 0.57x, MAE 7.26 <
-  12.44 bars, learned. Its binary head is a live prior-only case: "loss 0.93x const but span
-  F1 0.000 <= const 0.232".
+* default balancer, DEFAULT_RUN: type "loss 0.65x const, 95% CI [0.57, 0.72]x and accuracy
+  0.608 > const 0.402"; pointers 0.13x [0.09, 0.20], MAE 1.79 < 6.10 bars; binary 0.17x
+  [0.12, 0.22], span F1 0.939 > 0.524; countdown 0.27x [0.23, 0.32], MAE 1.10 < 2.85 bars
+  (the one-number median's MAE was 12.44). Every head learned.
+* legacy normaliser, raw countdown, the failing run's budget: the countdown is not learned.
+* default balancer, normalised countdown, the same budget: countdown "loss 1.12x const
+  (needs <= 0.95x), 95% CI [0.98, 1.33]x (reaches 1x) and MAE 3.37 bars >= const 2.85":
+  140 steps do not beat the position prior (the one-number constant's verdict said
+  "learned" at 0.57x).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -47,19 +52,37 @@ def test_every_head_learns_under_the_default_balancer(short_run) -> None:
     assert heads_that_did_not_learn(result) == [], describe(result)
 
 
+@functools.cache
+def failing_run() -> TrainResult:
+    return Trainer(TrainConfig(**FAILING_RUN)).fit()
+
+
 def test_the_check_catches_the_original_countdown_starvation() -> None:
     """The legacy normaliser on raw countdown targets: the countdown must be reported stuck."""
-    result = Trainer(TrainConfig(**FAILING_RUN)).fit()
+    result = failing_run()
     assert "countdown" in heads_that_did_not_learn(result), describe(result)
 
 
-def test_same_budget_default_balancer_and_normalised_targets_learn_the_countdown() -> None:
-    """The failing run's budget is enough once targets are scaled and gradients balanced."""
+def test_same_budget_default_balancer_and_normalised_targets_unstick_the_countdown() -> None:
+    """Scaled targets and balanced gradients unstick the countdown within the failing budget,
+    but 140 steps do not take it past its per-position prior.
+
+    Before issue 17 this test asserted "learned": 0.57x the one-number constant. Against the
+    honest baseline (the per-position Huber minimiser, MAE 2.85 bars on the synthetic
+    market, whose expansions start at 15-45% of the window) the same run is at 1.12x, 95% CI
+    [0.98, 1.33]x, MAE 3.37 bars (2026-12-03): not learned, and the verdict says so. What
+    the fix still does within this budget: the countdown's MAE is a fraction of the legacy
+    run's, whose raw-bar head stays stuck near the one-number constant.
+    """
     config = TrainConfig(
         **{**FAILING_RUN, "balancer": "trunknorm", "countdown_units": "normalized"}
     )
     result = Trainer(config).fit()
-    assert "countdown" not in heads_that_did_not_learn(result), describe(result)
+    assert "countdown" in heads_that_did_not_learn(result), describe(result)
+    assert "(reaches 1x)" in describe(result)["countdown"]
+    fixed = result.task_summary()["countdown"]["metrics"]["mae_bars"]
+    legacy = failing_run().task_summary()["countdown"]["metrics"]["mae_bars"]
+    assert fixed < 0.5 * legacy, (fixed, legacy)
 
 
 def test_a_head_that_learned_only_the_prior_did_not_learn() -> None:
@@ -70,7 +93,8 @@ def test_a_head_that_learned_only_the_prior_did_not_learn() -> None:
     elsewhere): a pure prior. Its BCE is 0.3 * H(1/3) = 0.191 nats against the constant's
     H(0.1) = 0.325 (0.59x) and the untrained ln 2 = 0.693, so the loss-only rule says
     "learned"; but no bar ever reaches p > 0.5, so span F1 is 0 against the all-in-span
-    constant's 2*0.1/1.1 = 0.182, and the verdict must say "did not learn".
+    constant's 2*0.1/1.1 = 0.182 and the per-position prior's 0.5 (predicting bars 3-5 in
+    span: tp = n, fp = 2n, fn = 0), and the verdict must say "did not learn".
     """
     k, n = 10, 30
     tasks = make_tasks()
@@ -93,14 +117,15 @@ def test_a_head_that_learned_only_the_prior_did_not_learn() -> None:
     }
     metrics = task_metrics(outputs, targets, tasks, targets, window=k)
     assert metrics["binary"]["f1"] == 0.0
-    assert metrics["binary"]["baseline_f1"] == pytest.approx(2 * 0.1 / 1.1)
+    assert metrics["binary"]["all_in_span_f1"] == pytest.approx(2 * 0.1 / 1.1)
+    assert metrics["binary"]["baseline_f1"] == pytest.approx(0.5)
 
     assert loss_learned(untrained, final, baseline)  # the old, loss-only rule: "learned"
     result = verdict(
         "binary", initial=untrained, final=final, baseline=baseline, metrics=metrics["binary"]
     )
     assert not result.learned, result.why
-    assert "but span F1 0.000 <= const 0.182" in result.why
+    assert "but span F1 0.000 <= const 0.500" in result.why
 
 
 @pytest.mark.slow

@@ -3,15 +3,13 @@
 ``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (the market);
 ``files`` (formats, optional pyarrow); ``sources`` (synthetic | backtesting:NAME | file |
 folder | series, on top of files + labeling + synthetic); ``features/`` (groups + registry)
-<- ``dataset`` (the torch dataset and the splits).
+<- ``dataset`` (the torch dataset); ``splits`` (random, purged chronological) <- ``overlap``
+(shared-bar detection and the split moola trains with); ``pooled`` (several series in one
+dataset); ``signal_free`` (a generator whose labels carry no price signal, for the verdict's
+tests).
 """
 
-from moola.data.dataset import (
-    WindowDataset,
-    chronological_split,
-    split_windows,
-    train_val_split,
-)
+from moola.data.dataset import WindowDataset
 from moola.data.features import (
     CANDLE_FEATURES,
     DEFAULT_FEATURE_SET,
@@ -32,7 +30,9 @@ from moola.data.files import (
     save_parquet,
 )
 from moola.data.labeling import LabelRule, label_series
+from moola.data.overlap import choose_split, split_windows
 from moola.data.sources import REAL_SOURCES, label_file, load_windows
+from moola.data.splits import chronological_split, train_val_split
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
     DEFAULT_WINDOW,
@@ -61,6 +61,7 @@ __all__ = [
     "WindowDataset",
     "WindowValidationError",
     "build_features",
+    "choose_split",
     "chronological_split",
     "feature_names",
     "generate_synthetic",

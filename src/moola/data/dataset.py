@@ -1,4 +1,5 @@
-"""Torch view of labelled windows: features and targets as tensors, plus a seeded split."""
+"""Torch view of labelled windows: features and targets as tensors (the splits are in
+:mod:`moola.data.splits` and :mod:`moola.data.overlap`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch.utils.data import Dataset
 from moola.data.features import DEFAULT_FEATURE_SET, build_features
 from moola.data.features import feature_names as feature_set_names
 from moola.data.windows import LABEL_NAMES, OHLCWindows
-from moola.errors import ConfigError, InputValidationError
+from moola.errors import InputValidationError
 
 
 class WindowDataset(Dataset[dict[str, torch.Tensor]]):
@@ -104,67 +105,3 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
         return WindowDataset(
             windows, features=self.x.numpy()[idx], feature_names=self.feature_names
         )
-
-
-def train_val_split(
-    n: int, *, val_fraction: float = 0.2, seed: int = 42
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``range(n)`` into sorted, disjoint (train, val) index arrays covering all.
-
-    The validation size is ``round(n * val_fraction)`` kept within ``[1, n - 1]`` so both
-    parts are non-empty.
-    """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise ConfigError(f"n must be an integer, got {n!r}")
-    if n < 2:
-        raise ConfigError(f"need at least 2 windows to split into train and validation, got n={n}")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real):
-        raise ConfigError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    n_val = min(max(round(n * float(val_fraction)), 1), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_val:]).astype(np.int64), np.sort(order[:n_val]).astype(np.int64)
-
-
-def chronological_split(
-    start_bar: np.ndarray, *, window: int, val_fraction: float = 0.2
-) -> tuple[np.ndarray, np.ndarray]:
-    """Purged chronological split of windows cut from one series (honest on overlapping windows).
-
-    The series runs from the first window's first bar to the last window's last bar; the
-    cut is placed so that its last ``val_fraction`` of bars is validation. Validation holds
-    the windows that start at or after the cut; training holds the windows that end before
-    it. Windows that straddle the cut are dropped (purged), so no validation window shares a
-    bar with a training window. Returns sorted (train, val) index arrays.
-    """
-    starts = np.asarray(start_bar, dtype=np.int64)
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    first, end = int(starts.min()), int(starts.max()) + window
-    cut = end - round((end - first) * float(val_fraction))
-    val = np.flatnonzero(starts >= cut)
-    train = np.flatnonzero(starts + window <= cut)
-    if len(val) == 0 or len(train) == 0:
-        raise ConfigError(
-            f"a chronological split at bar {cut} of bars {first}..{end - 1} leaves "
-            f"{len(train)} training and {len(val)} validation windows; use more data "
-            "or another val_fraction"
-        )
-    return train.astype(np.int64), val.astype(np.int64)
-
-
-def split_windows(
-    windows: OHLCWindows, *, val_fraction: float = 0.2, seed: int = 42
-) -> tuple[np.ndarray, np.ndarray]:
-    """The train/validation split moola trains with.
-
-    Windows that carry ``start_bar`` (cut from one series, possibly overlapping) get the
-    purged :func:`chronological_split`; independent windows (synthetic, pre-cut files) get
-    the seeded random :func:`train_val_split`.
-    """
-    if windows.start_bar is not None:
-        return chronological_split(
-            windows.start_bar, window=windows.window, val_fraction=val_fraction
-        )
-    return train_val_split(len(windows), val_fraction=val_fraction, seed=seed)

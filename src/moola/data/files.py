@@ -25,6 +25,8 @@ from moola.errors import DataValidationError
 REQUIRED_COLUMNS = ("features", "label", "expansion_start", "expansion_end")
 #: Optional column: offset of the window's first bar in its series (makes the split chronological).
 START_BAR = "start_bar"
+#: Optional column beside start_bar: the series id of pooled windows (``moola.data.pooled``).
+SERIES = "series"
 
 BARS_CSV = "bars.csv"
 LABELS_CSV = "labels.csv"
@@ -182,8 +184,16 @@ def _windows_from_table(table: Any, window: int, pa: Any, pc: Any) -> OHLCWindow
     start_bar = None
     if START_BAR in table.column_names:
         start_bar = _index_column(table.column(START_BAR).combine_chunks(), START_BAR, pa)
+    series = None
+    if SERIES in table.column_names:
+        series = _index_column(table.column(SERIES).combine_chunks(), SERIES, pa)
     windows = OHLCWindows(
-        ohlc=ohlc, label=label, expansion_start=start, expansion_end=end, start_bar=start_bar
+        ohlc=ohlc,
+        label=label,
+        expansion_start=start,
+        expansion_end=end,
+        start_bar=start_bar,
+        series=series,
     )
     return windows.validate(n_classes=len(LABEL_NAMES))
 
@@ -206,6 +216,8 @@ def save_parquet(windows: OHLCWindows, path: str | os.PathLike[str]) -> None:
     }
     if windows.start_bar is not None:
         columns[START_BAR] = pa.array(windows.start_bar, type=pa.int64())
+    if windows.series is not None:
+        columns[SERIES] = pa.array(windows.series, type=pa.int64())
     table = pa.table(columns)
     atomic_write(path, lambda handle: pq.write_table(table, handle))
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from moola.data.files import BARS_CSV, LABELS_CSV, load_csv, load_parquet, read_series
 from moola.data.labeling import LabelRule, label_series
+from moola.data.pooled import pool_windows
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, OHLCWindows
 from moola.errors import ConfigError, DataValidationError
+
+#: Joins several sources into one pooled dataset (``moola train --data A --data B``).
+POOL_SEPARATOR = "|"
 
 #: Real bar files shipped by the ``backtesting`` package (AGPL-3.0: read at run time, never copied).
 BACKTESTING_FILES = {"EURUSD": "EURUSD.csv", "GOOG": "GOOG.csv"}
@@ -83,6 +88,8 @@ def load_windows(
         f"accepted sources are 'synthetic', {', '.join(REAL_SOURCES)}, a .parquet file, "
         f"or a directory containing {BARS_CSV} and {LABELS_CSV}"
     )
+    if isinstance(source, str) and POOL_SEPARATOR in source:
+        return load_pooled(source, window=window, synthetic=synthetic)
     if isinstance(source, str) and source.strip().lower() == "synthetic":
         return generate_synthetic(synthetic or SyntheticConfig(window=window))
     if isinstance(source, str) and source.startswith(REAL_PREFIX):
@@ -102,3 +109,19 @@ def load_windows(
     if not path.exists():
         raise DataValidationError(f"{str(path)!r} does not exist; {accepted}")
     raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}")
+
+
+def load_pooled(
+    source: str, *, window: int = DEFAULT_WINDOW, synthetic: SyntheticConfig | None = None
+) -> OHLCWindows:
+    """Load every ``|``-separated source as :func:`load_windows` would, and pool them (a series
+    id per source beside ``start_bar``, :func:`moola.data.pooled.pool_windows`)."""
+    names = [s.strip() for s in source.split(POOL_SEPARATOR) if s.strip()]
+    return pool_windows([load_windows(n, window=window, synthetic=synthetic) for n in names])
+
+
+def label_files(
+    paths: Sequence[str | os.PathLike[str]], rule: LabelRule | None = None
+) -> OHLCWindows:
+    """``moola label A B ...``: label each series file by the rule and pool the windows."""
+    return pool_windows([label_file(p, rule) for p in paths])

@@ -193,6 +193,9 @@ class OHLCWindows:
     #: Present for windows cut from one continuous series (``moola label``); it makes the
     #: train/validation split chronological and purged (see ``moola.data.split_windows``).
     start_bar: np.ndarray | None = None
+    #: Optional (N,) int64 series id beside ``start_bar`` (pooled series, ``moola.data.pooled``):
+    #: splits and folds cut every series on its own, so no bars of one series cross a split.
+    series: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ohlc = _to_numpy(self.ohlc, "ohlc")
@@ -228,6 +231,23 @@ class OHLCWindows:
                 i = int(np.argmax(start_bar < 0))
                 raise WindowValidationError(f"row {i}: start_bar ({start_bar[i]}) is negative")
             object.__setattr__(self, "start_bar", start_bar)
+        if self.series is not None:
+            if self.start_bar is None:
+                raise WindowValidationError(
+                    "series ids need start_bar (each window's offset in its series); "
+                    "add start_bar or drop series"
+                )
+            series = _index_values(self.series, "series", "row")
+            if len(series) != n or (series < 0).any():
+                raise WindowValidationError(
+                    f"series must hold {n} non-negative ids, one per window, got {len(series)}"
+                    + (
+                        f" (row {int(np.argmax(series < 0))} is negative)"
+                        if len(series) == n
+                        else ""
+                    )
+                )
+            object.__setattr__(self, "series", series)
 
     def __len__(self) -> int:
         return int(self.ohlc.shape[0])
@@ -259,6 +279,7 @@ class OHLCWindows:
             expansion_start=self.expansion_start[idx],
             expansion_end=self.expansion_end[idx],
             start_bar=None if self.start_bar is None else self.start_bar[idx],
+            series=None if self.series is None else self.series[idx],
         )
 
     def validate(self, n_classes: int = 3) -> OHLCWindows:

@@ -15,6 +15,7 @@ from moola.data.features import (
     FEATURE_SETS,
     resolve_feature_set,
 )
+from moola.data.sources import POOL_SEPARATOR
 from moola.errors import ConfigError
 
 
@@ -26,11 +27,19 @@ def setting(
     flag: str | None = None,
     cli: bool = True,
     zero_means_none: bool = False,
+    repeat_joins: str | None = None,
 ) -> Any:
     """A TrainConfig field with what ``moola train``'s flag needs: its help text, its flag
     name (default ``--field-name``), whether it is a flag at all (dict fields are set with
-    ``--set KEY=JSON``), and whether a 0 on the command line means None (``--grad-clip 0``)."""
-    metadata = {"help": help, "flag": flag, "cli": cli, "zero_means_none": zero_means_none}
+    ``--set KEY=JSON``), whether a 0 on the command line means None (``--grad-clip 0``), and
+    whether the flag may repeat, its values joined (``--data A --data B`` -> ``"A|B"``)."""
+    metadata = {
+        "help": help,
+        "flag": flag,
+        "cli": cli,
+        "zero_means_none": zero_means_none,
+        "repeat_joins": repeat_joins,
+    }
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -48,7 +57,8 @@ class TrainConfig:
     data: str = setting(
         "synthetic",
         help="'synthetic', backtesting:NAME (real bars: EURUSD, GOOG), a .parquet file, or a "
-        "folder with bars.csv + labels.csv",
+        "folder with bars.csv + labels.csv; repeat to pool several series in one dataset",
+        repeat_joins=POOL_SEPARATOR,
     )
     n_windows: int = setting(1024, help="synthetic data only: the number of windows")
     data_seed: int = setting(

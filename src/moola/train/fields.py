@@ -97,6 +97,7 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
             flag_name(f),
             dest=f.name,
             type=_converter(f.name, flag_name(f), f.metadata.get("zero_means_none", False)),
+            action="append" if f.metadata.get("repeat_joins") else "store",
             default=argparse.SUPPRESS,
             metavar=_metavar(base),
             help=f"{help_text} (default: {_show(default)})",
@@ -113,6 +114,10 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig values given on the command line (flags, then ``--set``)."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    for f in fields(TrainConfig):
+        joiner = f.metadata.get("repeat_joins")
+        if joiner and f.name in given:  # a repeatable flag: --data A --data B -> "A|B"
+            given[f.name] = joiner.join(dict.fromkeys(given[f.name]))
     for key, value in parse_assignments(args.set).items():
         if key in given:
             raise ConfigError(f"--set {key}: also given as {flag_name(_field(key))}; give it once")

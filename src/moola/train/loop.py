@@ -93,7 +93,9 @@ class Trainer:
 
     def evaluate(self) -> Evaluation:
         data = self.data
-        return evaluate(self.model, data.x_val, data.y_val, self.tasks, data.y_train)
+        return evaluate(
+            self.model, data.x_val, data.y_val, self.tasks, data.y_train, bootstrap=data.bootstrap
+        )
 
     def fit(
         self,
@@ -169,6 +171,7 @@ class Trainer:
             stopped_early=stopped_early,
             feature_names=self.feature_names,
             units=self.tasks.units(),
+            split=self.data.split.info.to_dict(),
         )
 
     def patience_exhausted(self) -> bool:

@@ -15,6 +15,8 @@ import torch
 
 from moola.models import JadeCompact
 from moola.tasks import RegressionTask, TaskSet
+from moola.train.paired import BlockBootstrap, paired_intervals
+from moola.train.priors import fit_priors, prior_metric_baselines
 
 #: A head "learned" when its validation loss beats the constant baseline by this fraction.
 LEARNED_MARGIN = 0.05
@@ -68,13 +70,21 @@ def evaluate(
     targets: Mapping[str, torch.Tensor],
     tasks: TaskSet,
     train_targets: Mapping[str, torch.Tensor],
+    *,
+    bootstrap: BlockBootstrap | None = None,
 ) -> Evaluation:
+    """Losses and metrics on ``x``; with ``bootstrap``, each head's paired interval against
+    its prior joins its metrics (``paired_low`` > 0 is then part of the verdict)."""
     outputs = predict(model, x)
     natural = tasks.to_natural(tasks.losses(outputs, targets))
     losses = dict(zip(tasks.names, natural.tolist()))
-    return Evaluation(
-        losses, task_metrics(outputs, targets, tasks, train_targets, window=x.shape[1])
-    )
+    metrics = task_metrics(outputs, targets, tasks, train_targets, window=x.shape[1])
+    if bootstrap is not None:
+        for name, interval in paired_intervals(
+            outputs, targets, tasks, train_targets, bootstrap
+        ).items():
+            metrics.setdefault(name, {}).update(interval)
+    return Evaluation(losses, metrics)
 
 
 def task_metrics(
@@ -87,30 +97,31 @@ def task_metrics(
 ) -> dict[str, dict[str, float]]:
     metrics: dict[str, dict[str, float]] = {}
     names = set(tasks.names)
+    # The constants are the prior-only predictors fitted on training (moola.train.priors).
+    prior = prior_metric_baselines(tasks, fit_priors(tasks, train_targets), targets, window=window)
     if "type" in names:
         y = targets["type"]
-        majority = torch.bincount(train_targets["type"]).argmax()
         predicted = outputs["logits"].argmax(dim=1)
         metrics["type"] = {
             "accuracy": _mean(predicted == y),
-            "baseline_accuracy": _mean(y == majority),
+            "baseline_accuracy": prior["type"]["baseline_accuracy"],
             "balanced_accuracy": _balanced_accuracy(predicted, y),
         }
     if "pointers" in names:
         task = tasks["pointers"]
         assert isinstance(task, RegressionTask)
         truth = targets["pointers"] / task.target_scale
-        train = train_targets["pointers"] / task.target_scale
         metrics["pointers"] = {
             "mae_bars": _mean((outputs["pointers"] - truth).abs()) * window,
-            "baseline_mae_bars": _mean((train.median(dim=0).values - truth).abs()) * window,
+            "baseline_mae_bars": prior["pointers"]["baseline_mae_bars"],
         }
     if "binary" in names:
         y = targets["binary"] > 0.5
         prob = torch.sigmoid(outputs["expansion_binary_logits"])
         metrics["binary"] = {
             "f1": _f1(prob > 0.5, y),
-            "baseline_f1": _f1(torch.ones_like(y), y),  # best constant F1: every bar in-span
+            "baseline_f1": prior["binary"]["baseline_f1"],  # the per-position prior's F1
+            "all_in_span_f1": _f1(torch.ones_like(y), y),  # the one-number constant's
             "in_span_prob": _mean(prob[y]) if bool(y.any()) else float("nan"),
             "out_span_prob": _mean(prob[~y]) if bool((~y).any()) else float("nan"),
         }
@@ -122,7 +133,8 @@ def task_metrics(
         train = train_targets["countdown"] / task.target_scale
         metrics["countdown"] = {
             "mae_bars": _mean((pred_bars - truth).abs()),
-            "baseline_mae_bars": _mean((train.median() - truth).abs()),
+            "baseline_mae_bars": prior["countdown"]["baseline_mae_bars"],  # per-position median
+            "constant_mae_bars": _mean((train.median() - truth).abs()),  # one number
         }
     return metrics
 
@@ -170,8 +182,10 @@ def verdict(
 ) -> Verdict:
     """The one rule that says whether a head learned: loss **and** metric beat the constant.
 
-    Loss: the validation loss is at least ``margin`` below the constant baseline (fitted on
-    the training split) and below the initial loss. Metric: the head's validation metric
+    Loss: the validation loss is at least ``margin`` below the constant baseline (the
+    prior-only predictor fitted on the training split, :mod:`moola.train.priors`) and below
+    the initial loss; when ``metrics`` carries the paired bootstrap interval
+    (:mod:`moola.train.paired`), its lower bound on ``baseline − loss`` must be above zero. Metric: the head's validation metric
     beats the constant predictor's (see :data:`METRIC_RULES`). A head that learned only the
     prior passes the loss test and fails the metric test. A task without a rule (or without
     its metric) is judged by the loss alone, and ``why`` says so.
@@ -183,6 +197,13 @@ def verdict(
         loss_part += f" (needs <= {1 - margin:.2f}x)"
     if not final < initial:
         loss_part += f", not below its initial {initial:.4g}"
+    if "paired_low" in metrics:  # the interval: the gain over the prior must hold (lower > 0)
+        low = float(metrics["paired_low"])
+        interval_ok = low > 0
+        loss_part += f", 95% CI [{metrics['ratio_low']:.2f}, {metrics['ratio_high']:.2f}]x"
+        if not interval_ok:  # the interval does not exclude "no better than the prior"
+            loss_part += " (reaches 1x)" if metrics["ratio_low"] < 1 else " (all >= 1x)"
+        loss_ok = loss_ok and interval_ok
     rule = METRIC_RULES.get(task)
     if rule is None or rule.key not in metrics or rule.baseline_key not in metrics:
         return Verdict(loss_ok, f"{loss_part}; no metric to check")

@@ -26,6 +26,7 @@ class TrainResult:
     feature_names: tuple[str, ...] = ()
     #: Per task, the natural units of its losses (:meth:`moola.tasks.TaskSet.units`).
     units: dict[str, str] = field(default_factory=dict)
+    split: dict[str, Any] | None = None  # how train/validation were split (SplitInfo)
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict of one head on one evaluation (final or best weights)."""
@@ -86,5 +87,6 @@ class TrainResult:
             "tasks": self.task_summary(),
             "best": self.best_summary(),
             "stopped_early": self.stopped_early,
+            "split": self.split,
             "units": dict(self.units),
         }

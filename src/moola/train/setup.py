@@ -21,7 +21,7 @@ import torch
 
 from moola.balancing import Balancer, make_balancer
 from moola.data import OHLCWindows, WindowDataset, load_windows
-from moola.data.dataset import split_windows
+from moola.data.overlap import Split, choose_split
 from moola.data.synthetic import SyntheticConfig
 from moola.errors import ConfigError
 from moola.models import JadeCompact, JadeConfig
@@ -29,14 +29,17 @@ from moola.seeding import seed_everything
 from moola.tasks import TaskSet, make_tasks
 from moola.train.config import TrainConfig
 from moola.train.guard import data_fingerprint
+from moola.train.paired import BlockBootstrap
+from moola.train.priors import fit_priors, prior_losses
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
 
 @dataclass
 class RunData:
     """A run's data on its device: features and targets of both splits, and what describes
-    them (the constant baselines, fitted on the training split only, feature names and the
-    fingerprint the resume guard checks)."""
+    them (the split and its report, the prior-only baselines fitted on the training split
+    only, the block bootstrap of the verdict's interval, feature names and the fingerprint
+    the resume guard checks)."""
 
     x_train: torch.Tensor
     y_train: dict[str, torch.Tensor]
@@ -48,6 +51,8 @@ class RunData:
     feature_names: tuple[str, ...]
     fingerprint: str
     window: int
+    split: Split
+    bootstrap: BlockBootstrap
 
     @property
     def n_features(self) -> int:
@@ -98,7 +103,9 @@ def build_data(
     dataset = WindowDataset(windows, feature_set=config.features)
     if not bool(torch.isfinite(dataset.x).all()):
         raise ConfigError("the features built from this data contain NaN or inf")
-    train_idx, val_idx = split_windows(windows, val_fraction=config.val_fraction, seed=config.seed)
+    # The split (random, chronological, or purged on detected shared bars) and its report.
+    split = choose_split(windows, val_fraction=config.val_fraction, seed=config.seed)
+    train_idx, val_idx = split.train, split.val
 
     def to_device(subset: WindowDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         targets = tasks.build_targets(
@@ -116,11 +123,13 @@ def build_data(
         y_val=y_val,
         train_idx=np.asarray(train_idx),
         val_idx=np.asarray(val_idx),
-        # Constants are fitted on the training split only and evaluated on validation.
-        baselines=tasks.constant_baselines(y_train, y_val),
+        # Prior-only baselines, fitted on the training split only and evaluated on validation.
+        baselines=prior_losses(tasks, fit_priors(tasks, y_train), y_val),
         feature_names=dataset.feature_names,
         fingerprint=fingerprint,
         window=dataset.window,
+        split=split,
+        bootstrap=BlockBootstrap(split.val_order, overlap_run=split.overlap_run, seed=config.seed),
     )
 
 

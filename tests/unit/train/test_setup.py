@@ -96,8 +96,8 @@ def test_diagnose_checkpoint_uses_the_checkpoint_data_and_says_so(
     assert main([*train, "--n-windows", "48", "--window", "30", "--out", str(out)]) == 0
     capsys.readouterr()
     assert main(["diagnose", "--checkpoint", str(out), "--batch-size", "4"]) == 0
-    table = capsys.readouterr().out
-    assert "data synthetic" in table and "(first training batch)" in table
+    said = capsys.readouterr().err
+    assert f"moola diagnose: checkpoint {out} on data synthetic (its first training batch)" in said
     assert main(["diagnose", "--checkpoint", str(out), "--batch-size", "4", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["checkpoint"] == str(out)

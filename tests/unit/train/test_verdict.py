@@ -102,28 +102,43 @@ def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
     )
     trainer = Trainer(config, windows=shifted_windows())
     assert trainer.data.x_train.shape[0] == 8 and trainer.data.x_val.shape[0] == 2
+    # The one-number constants (Task.constant_baseline), kept for comparison.
+    constants = trainer.tasks.constant_baselines(trainer.data.y_train, trainer.data.y_val)
 
     # type: the train prior is (0.5, 0.25, 0.25); validation is all class 1.
     assert trainer.data.baselines["type"] == pytest.approx(-math.log(0.25), rel=1e-9)
+    assert constants["type"] == pytest.approx(-math.log(0.25), rel=1e-9)
 
-    # binary: train in-span rate 10/105; validation has 20 of 105 bars in span.
+    # binary, one number: train in-span rate 10/105; validation has 20 of 105 bars in span.
     r, y = 10 / K, 20 / K
-    assert trainer.data.baselines["binary"] == pytest.approx(
+    assert constants["binary"] == pytest.approx(
         -(y * math.log(r) + (1 - y) * math.log(1 - r)), rel=1e-6
     )
+    # binary, the per-position prior (Jeffreys-smoothed over 8 train windows): bars 10-19 were
+    # in span in all 8 -> p = 8.5/9 = 17/18; every other bar in none -> p = 1/18. On
+    # validation (span 30..49) bars 10-19 are out (-log(1/18)), bars 30-49 in (-log(1/18)),
+    # the 75 others out (-log(17/18)).
+    expected = (30 * math.log(18) + 75 * math.log(18 / 17)) / K
+    assert trainer.data.baselines["binary"] == pytest.approx(expected, rel=1e-9)
 
-    # pointers: every train window has center 14.5/K and length 9/K, so that is the constant;
-    # validation has center 39.5/K and length 19/K (Huber delta 0.08).
+    # pointers: every train window has center 14.5/K and length 9/K, so that is the constant
+    # (per column, as before); validation has center 39.5/K and length 19/K (Huber delta 0.08).
     expected = (huber(25 / K, 0.08) + huber(10 / K, 0.08)) / 2
     assert trainer.data.baselines["pointers"] == pytest.approx(expected, rel=1e-5)
+    assert constants["pointers"] == pytest.approx(expected, rel=1e-5)
 
-    # countdown (bars, Huber delta 1): train targets clip(10 - t, +-20) are 10..1 (10 bars), 0,
-    # -1..-19 (19 bars) and -20 (75 bars). The best constant c in (-20, -19) zeroes the
-    # derivative: the 75 targets -20 give c + 20 each, the target -19 gives c + 19, the 29
-    # targets >= -18 give -1 each: 75(c + 20) + (c + 19) - 29 = 0, so c = -1490 / 76.
+    # countdown, one number (bars, Huber delta 1): train targets clip(10 - t, +-20) are 10..1
+    # (10 bars), 0, -1..-19 (19 bars) and -20 (75 bars). The best constant c in (-20, -19)
+    # zeroes the derivative: the 75 targets -20 give c + 20 each, the target -19 gives c + 19,
+    # the 29 targets >= -18 give -1 each: 75(c + 20) + (c + 19) - 29 = 0, so c = -1490 / 76.
     c = -1490 / 76
+    train_targets = [max(-20, min(20, 10 - t)) for t in range(K)]
     val_targets = [max(-20, min(20, 30 - t)) for t in range(K)]
     expected = sum(huber(c - v, 1.0) for v in val_targets) / K
+    assert constants["countdown"] == pytest.approx(expected, rel=1e-5)
+    # countdown, per position: every train window has the same target at bar t, so the prior
+    # predicts clip(10 - t) there; validation's target is clip(30 - t).
+    expected = sum(huber(a - v, 1.0) for a, v in zip(train_targets, val_targets)) / K
     assert trainer.data.baselines["countdown"] == pytest.approx(expected, rel=1e-5)
 
     metrics = trainer.evaluate().metrics
@@ -131,8 +146,13 @@ def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
     assert metrics["type"]["baseline_accuracy"] == 0.0
     # pointers median (train): |25| and |10| bars off
     assert metrics["pointers"]["baseline_mae_bars"] == pytest.approx((25 + 10) / 2, rel=1e-5)
-    # countdown median of the train targets is -20 (75 of 105 bars per window)
+    # countdown, one number: the median of the train targets is -20 (75 of 105 bars per window)
     expected_mae = sum(abs(-20 - v) for v in val_targets) / K
+    assert metrics["countdown"]["constant_mae_bars"] == pytest.approx(expected_mae, rel=1e-5)
+    # countdown, per position: the median at bar t is clip(10 - t)
+    expected_mae = sum(abs(a - v) for a, v in zip(train_targets, val_targets)) / K
     assert metrics["countdown"]["baseline_mae_bars"] == pytest.approx(expected_mae, rel=1e-5)
     # binary: the all-in-span constant on validation: F1 = 2*20 / (2*20 + 85)
-    assert metrics["binary"]["baseline_f1"] == pytest.approx(40 / 125, rel=1e-6)
+    assert metrics["binary"]["all_in_span_f1"] == pytest.approx(40 / 125, rel=1e-6)
+    # the prior's positions: bars 10-19 give train F1 1; on validation they hold no span bar
+    assert metrics["binary"]["baseline_f1"] == 0.0

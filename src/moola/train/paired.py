@@ -1,0 +1,106 @@
+"""Confidence, not a point: a paired block-bootstrap interval of the head's gain over its prior.
+
+Validation sets are small (tens of windows) and neighbouring windows share bars, so a loss
+ratio alone flips with the seed. The head and its prior (:mod:`moola.train.priors`) are
+scored on the **same** validation windows; the per-window difference ``prior − head``
+(natural units; > 0: the head is better) is resampled by a moving-block bootstrap over
+windows in time order, so that runs of windows that share bars are resampled together.
+
+* Block length: the larger of ``n^(1/3)`` and the most validation windows that overlap one
+  window's span (1 for independent windows), at most ``n``.
+* ``n_boot`` resamples of ``ceil(n / block)`` blocks, truncated to ``n`` windows; the 95%
+  percentile interval of the mean difference, and of the loss ratio ``head / prior`` on the
+  same resamples.
+* The generator comes from :func:`moola.seeding.numpy_generator` with the run's seed and a
+  fixed stream, fresh at every evaluation: reruns are bit-identical, and no training RNG
+  is touched.
+
+The verdict then requires the interval's lower bound to be above zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from moola.seeding import numpy_generator
+from moola.tasks import TaskSet
+from moola.train.priors import fit_priors, prior_window_losses, window_losses
+
+#: The bootstrap's stream id beside the run's seed (any fixed number; never the training's).
+BOOTSTRAP_STREAM = 17
+N_BOOT = 2000
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class BlockBootstrap:
+    """How the validation windows are resampled: their time order, block length and seed."""
+
+    order: np.ndarray  # positions into the validation set, in time order
+    overlap_run: int = 1  # most validation windows that share bars with one window
+    seed: int = 0
+    n_boot: int = N_BOOT
+    level: float = LEVEL
+
+    @property
+    def block(self) -> int:
+        n = len(self.order)
+        return max(1, min(n, max(self.overlap_run, math.ceil(n ** (1 / 3)))))
+
+
+def bootstrap_indices(boot: BlockBootstrap) -> np.ndarray:
+    """(n_boot, n) resampled positions into the validation set (moving blocks in time order)."""
+    n, b = len(boot.order), boot.block
+    rng = numpy_generator(boot.seed, BOOTSTRAP_STREAM)
+    n_blocks = math.ceil(n / b)
+    starts = rng.integers(0, n - b + 1, size=(boot.n_boot, n_blocks))
+    positions = (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(boot.n_boot, -1)[:, :n]
+    return np.asarray(boot.order)[positions]
+
+
+def paired_interval(
+    head: np.ndarray, prior: np.ndarray, boot: BlockBootstrap, indices: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean paired difference ``prior − head`` and its interval; the ratio and its interval."""
+    head, prior = np.asarray(head, dtype=np.float64), np.asarray(prior, dtype=np.float64)
+    idx = bootstrap_indices(boot) if indices is None else indices
+    head_means, prior_means = head[idx].mean(axis=1), prior[idx].mean(axis=1)
+    diffs = prior_means - head_means
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = head_means / prior_means
+    tail = (1.0 - boot.level) / 2
+    lo, hi = np.quantile(diffs, [tail, 1 - tail])
+    rlo, rhi = np.quantile(ratios, [tail, 1 - tail])
+    return {
+        "paired_diff": float(prior.mean() - head.mean()),
+        "paired_low": float(lo),
+        "paired_high": float(hi),
+        "ratio_low": float(rlo),
+        "ratio_high": float(rhi),
+        "bootstrap_block": float(boot.block),
+    }
+
+
+def paired_intervals(
+    outputs: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    tasks: TaskSet,
+    train_targets: Mapping[str, torch.Tensor],
+    boot: BlockBootstrap,
+) -> dict[str, dict[str, float]]:
+    """Per head: the paired interval of its validation losses against its prior's."""
+    from moola.models.jade_core import OUTPUT_KEYS
+
+    predictions = {t.name: outputs[OUTPUT_KEYS[t.name]] for t in tasks}
+    head = window_losses(tasks, predictions, targets)
+    prior = prior_window_losses(tasks, fit_priors(tasks, train_targets), targets)
+    indices = bootstrap_indices(boot)  # the same resamples for every head
+    return {
+        name: paired_interval(head[name].numpy(), prior[name].numpy(), boot, indices)
+        for name in tasks.names
+    }
