@@ -22,3 +22,9 @@ __all__ = [
     "summarise_losses",
     "verdict",
 ]
+
+
+# `moola.train(config)` (the Python API, moola.api.train): this package is callable.
+from moola.api import make_callable as _make_callable
+
+_make_callable(__name__)

@@ -35,7 +35,7 @@ from moola.train.checkpoint import (
 )
 from moola.train.config import TrainConfig
 from moola.train.guard import check_resume, check_same_data, data_fingerprint
-from moola.train.metrics import Evaluation, evaluate, verdict
+from moola.train.metrics import Evaluation, Verdict, evaluate, verdict
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
 #: Called at every log interval with (step, mean natural-units losses by task).
@@ -114,6 +114,16 @@ class TrainResult:
             metrics=metrics,
         )
         return {"learned": result.learned, "why": result.why, "metrics": metrics}
+
+    @property
+    def verdict(self) -> dict[str, Verdict]:
+        """Per head, whether the final weights learned (the one rule: ``moola.train.verdict``)."""
+        return {name: Verdict(t["learned"], t["why"]) for name, t in self.task_summary().items()}
+
+    @property
+    def learned(self) -> bool:
+        """True when every head learned (final weights)."""
+        return all(v.learned for v in self.verdict.values())
 
     def task_summary(self) -> dict[str, dict[str, Any]]:
         """Per head: losses, baseline and the verdict of the final weights."""
