@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     league = sub.add_parser("league", help="rebuild a sweep's league table from its finished runs")
     league.add_argument("dir", help="the sweep's --out folder")
+
+    from moola.inference.command import add_parsers  # moola predict, moola export
+
+    add_parsers(sub)
     return parser
 
 
@@ -355,6 +359,8 @@ def _print_league(directory: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "handler"):  # commands that bring their own (moola.inference.command)
+            return int(args.handler(args))
         if args.command == "train":
             return run_train(args)
         if args.command == "label":

@@ -87,7 +87,13 @@ def from_source(
             "backtesting:EURUSD|GOOG or synthetic"
         )
     if path.suffix.lower() == ".parquet" and _is_windows_parquet(path):
-        return from_array(load_windows(path, window=window), window=window)
+        try:
+            labelled = load_windows(path, window=window)
+        except DataValidationError as exc:
+            raise DataValidationError(
+                f"{exc} (the model was trained on {window}-bar windows)"
+            ) from None
+        return from_array(labelled, window=window)
     try:
         series = read_series(path)
     except DataValidationError as exc:
