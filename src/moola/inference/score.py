@@ -23,7 +23,9 @@ def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]
     countdown_units = loaded.config.get("countdown_units", "normalized")
     tasks = make_tasks(countdown_units=countdown_units, priorities=loaded.config.get("priorities"))
     targets = tasks.build_targets(
-        *(_tensor(a) for a in (windows.label, windows.expansion_start, windows.expansion_end)),
+        _tensor(windows.label),
+        _tensor(windows.expansion_start),
+        _tensor(windows.expansion_end),
         windows.window,
     )
     x = features_for(loaded, windows.ohlc)
