@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train JadeCompact (default: built-in synthetic data)")
     train.add_argument(
         "--data",
-        default="synthetic",
-        help="'synthetic', a .parquet file, or a folder with bars.csv + labels.csv",
+        help="'synthetic' (default), a .parquet file, or a folder with bars.csv + labels.csv; "
+        "with --resume: the run's recorded data",
     )
     train.add_argument(
         "--steps", type=int, help="total optimizer steps (also when resuming); default 1000"

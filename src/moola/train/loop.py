@@ -434,8 +434,13 @@ class Trainer:
         self.steps_in_sum = int(acc["steps_in_sum"])
         if acc["partial_row_logged"]:
             self.history.pop()  # the interval is still open: the resumed run completes it
-        if acc["final_validation_logged"]:
-            self.history.validation.pop()  # the end-of-run evaluation; a longer run re-does it
+        validation = self.history.validation
+        on_grid = state["best_tracker"]["last_step"] == self.step  # committed: a grid point
+        repeated = len(validation) >= 2 and validation[-2]["step"] == self.step  # early stop
+        if acc["final_validation_logged"] and (repeated or not on_grid):
+            # the end-of-run evaluation off the --eval-every grid; a longer run re-does it (on
+            # the grid it is the point an uninterrupted run evaluates too, so it stays)
+            self.history.validation.pop()
         self.final_validation_logged = False
         rng = state["rng"]
         _ = (rng["python"]["internal"], rng["numpy"]["keys"], rng["torch"])  # the parts fit() sets
@@ -477,7 +482,7 @@ class Trainer:
         check_resume(saved.to_dict(), config.to_dict(), state["step"], path)
         trainer = cls(config)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
-        check_same_data(state["fingerprint"], trainer.fingerprint, path)
+        check_same_data(state["fingerprint"], trainer.fingerprint, path, saved.data)
         check_model_shapes(state["model"], trainer.model, path)
         try:
             trainer.load_state_dict(state)
