@@ -169,7 +169,7 @@ _TRAIN_FLAGS = {
 def run_train(args: argparse.Namespace) -> int:
     from moola.report import best_table_rows, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
-    from moola.train.outdir import claim_out_dir
+    from moola.train.outdir import claim_out_dir, previous_run_notice
     from moola.train.run import train_and_write
 
     overrides: dict[str, Any] = {
@@ -186,10 +186,18 @@ def run_train(args: argparse.Namespace) -> int:
         trainer = Trainer(TrainConfig(**overrides))
     config = trainer.config
     with claim_out_dir(config.out_dir):  # before training: a bad or busy --out fails now
+        here = config.out_dir is not None and args.resume is not None
+        here = here and Path(config.out_dir).resolve() in _resume_folders(args.resume)
+        notice = None if here else previous_run_notice(config.out_dir)
+        if notice is not None:
+            print(f"moola train: {notice}", file=sys.stderr)
+        split = trainer.split
         print(
             f"moola train: {config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
-            f"device {trainer.device}, data {config.data}, features {config.features} "
-            f"({len(trainer.feature_names)})"
+            f"device {trainer.device}, data {config.data} ({split['train']} training and "
+            f"{split['val']} validation windows"
+            + (f", {split['purged']} purged" if split["purged"] else "")
+            + f"), features {config.features} ({len(trainer.feature_names)})"
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
@@ -224,6 +232,12 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             print(f"wrote {outputs.plot}", file=sys.stderr)
     return 0
+
+
+def _resume_folders(resume: str) -> set[Path]:
+    """The folder a ``--resume`` path stands for (a run folder, or a checkpoint's folder)."""
+    path = Path(resume).resolve()
+    return {path, path.parent}
 
 
 def _fit_with_progress(trainer: Any, *, enabled: bool) -> Any:

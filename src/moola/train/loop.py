@@ -102,6 +102,8 @@ class TrainResult:
     best: BestRecord | None = None
     stopped_early: bool = False
     feature_names: tuple[str, ...] = ()
+    #: Windows in the training and validation splits, and those the purged split dropped.
+    split: dict[str, int] = field(default_factory=dict)
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict of one head on one evaluation (final or best weights)."""
@@ -172,6 +174,7 @@ class TrainResult:
             "tasks": self.task_summary(),
             "best": self.best_summary(),
             "stopped_early": self.stopped_early,
+            "split": dict(self.split),
             "units": {
                 "type": "nats",
                 "pointers": "window fraction (Huber δ=0.08)",
@@ -209,6 +212,11 @@ class Trainer:
             windows, val_fraction=config.val_fraction, seed=config.seed
         )
         self.window = dataset.window
+        self.split = {
+            "train": len(train_idx),
+            "val": len(val_idx),
+            "purged": len(windows) - len(train_idx) - len(val_idx),
+        }
         self.fingerprint = data_fingerprint(dataset)
         self.tasks: TaskSet = make_tasks(
             countdown_units=config.countdown_units, priorities=config.priorities
@@ -346,6 +354,7 @@ class Trainer:
             best=self.best_record,
             stopped_early=stopped_early,
             feature_names=self.feature_names,
+            split=dict(self.split),
         )
 
     def patience_exhausted(self) -> bool:
