@@ -186,8 +186,10 @@ def run_train(args: argparse.Namespace) -> int:
         trainer = Trainer(TrainConfig(**overrides))
     config = trainer.config
     with claim_out_dir(config.out_dir):  # before training: a bad or busy --out fails now
-        here = config.out_dir is not None and args.resume is not None
-        here = here and Path(config.out_dir).resolve() in _resume_folders(args.resume)
+        out_dir, resume = config.out_dir, args.resume
+        here = bool(out_dir and resume) and Path(out_dir or ".").resolve() in _resume_folders(
+            resume or "."
+        )
         notice = None if here else previous_run_notice(config.out_dir)
         if notice is not None:
             print(f"moola train: {notice}", file=sys.stderr)
