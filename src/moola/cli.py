@@ -307,7 +307,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
 def run_label(args: argparse.Namespace) -> int:
     from moola.data import LABEL_NAMES, save_parquet
     from moola.data.labeling import LabelRule, label_file
+    from moola.outfile import check_out_file
 
+    check_out_file(args.out, ".parquet")  # before labelling: a .csv name would hold parquet
     windows = label_file(args.series, LabelRule(window=args.window, stride=args.stride))
     save_parquet(windows, args.out)
     counts = ", ".join(

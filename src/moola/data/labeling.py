@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from moola.data.series_checks import check_oldest_first, date_column, header_hint
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows, validate_ohlc
 from moola.errors import ConfigError, DataValidationError
 
@@ -167,10 +168,14 @@ def read_series(path: str | os.PathLike[str]) -> np.ndarray:
         if header is None:
             raise DataValidationError(f"{path}: the file is empty")
         index = _price_columns([h.strip() for h in header], path)
+        when = date_column(header)
+        dates: list[str] = []  # the first and the latest value of the time column
         rows: list[list[float]] = []
         for row_number, row in enumerate(reader):
             if not row:
                 continue
+            if when is not None and when < len(row):
+                dates[min(len(dates), 1) :] = [row[when]]  # keep the first, track the last
             try:
                 rows.append([float(row[i]) for i in index])
             except (ValueError, IndexError):
@@ -179,6 +184,8 @@ def read_series(path: str | os.PathLike[str]) -> np.ndarray:
                     f"{path}: row {row_number} (line {reader.line_num}): "
                     f"open, high, low, close must be numbers, got {values}"
                 ) from None
+    if when is not None and len(dates) == 2:
+        check_oldest_first(dates[0], dates[1], header[when], str(path))
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
@@ -188,6 +195,7 @@ def _price_columns(names: list[str], path: Path) -> list[int]:
     if missing:
         raise DataValidationError(
             f"{path}: missing column(s) {missing} (case-insensitive); the file has {names}"
+            + header_hint(names)
         )
     return [lower.index(c) for c in PRICE_COLUMNS]
 
@@ -201,6 +209,10 @@ def _read_series_parquet(path: Path) -> np.ndarray:
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
     index = _price_columns(list(table.column_names), path)
+    when = date_column(list(table.column_names))
+    if when is not None and table.num_rows >= 2:
+        times = table.column(when)
+        check_oldest_first(times[0].as_py(), times[-1].as_py(), table.column_names[when], str(path))
     try:
         columns = [table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in index]
     except pa.ArrowException as exc:

@@ -167,9 +167,11 @@ def _windows_from_table(table: Any, window: int, pa: Any, pc: Any) -> OHLCWindow
     """Check and convert a table in the original schema; errors name the row (and bar)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
+        series = {"open", "high", "low", "close"} <= {c.lower() for c in table.column_names}
         raise DataValidationError(
             f"missing column(s) {missing}; the file has columns {table.column_names}, "
             f"and needs {list(REQUIRED_COLUMNS)}"
+            + ("; it looks like a bar series: label it first (moola label)" if series else "")
         )
     if table.num_rows == 0:
         raise DataValidationError("the file has no rows")
@@ -360,4 +362,10 @@ def load_windows(
         return load_csv(path / BARS_CSV, path / LABELS_CSV, window=window)
     if not path.exists():
         raise DataValidationError(f"{str(path)!r} does not exist; {accepted}")
-    raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}")
+    hint = ""
+    if path.suffix.lower() in (".csv", ".txt"):
+        hint = (
+            f". If it is a bar series, label it into windows first: moola label {path} "
+            "--out windows.parquet, then --data windows.parquet"
+        )
+    raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}{hint}")

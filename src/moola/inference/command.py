@@ -7,13 +7,12 @@ bad input is a :class:`~moola.errors.MoolaError` that the CLI prints as one line
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from moola.data.labeling import LabelRule
 from moola.errors import ConfigError
+from moola.outfile import check_out_file
 
 #: Windows drawn by ``--plot`` (the newest ones).
 PLOT_WINDOWS = 4
@@ -54,23 +53,6 @@ def add_parsers(sub: Any) -> None:
     export.add_argument("--out", required=True, help="output .onnx file")
     export.add_argument("--weights", choices=["best", "final"], default="best")
     export.set_defaults(handler=run_export)
-
-
-def check_out_file(path: str | os.PathLike[str], suffix: str, flag: str = "--out") -> Path:
-    """Refuse an output path that cannot be written, before any work is done."""
-    out = Path(path)
-    if out.suffix.lower() != suffix:
-        raise ConfigError(f"{flag} {out} must end in {suffix}")
-    if out.is_dir():
-        raise ConfigError(f"{flag} {out} is a folder; name a {suffix} file")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError(f"cannot write {flag} {out}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"cannot write {flag} {out}: folder {parent} is not writable")
-    return out
 
 
 def run_predict(args: argparse.Namespace) -> int:
