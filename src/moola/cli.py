@@ -371,7 +371,12 @@ def _print_league(directory: Path) -> None:
     league = write_league(directory)
     header, rows = league_rows(league)
     print_table(f"moola league — {league['runs']} finished runs in {directory}", header, rows)
-    print(f"wrote {directory / 'league.md'}, league.json, league.png", file=sys.stderr)
+    drawn = (directory / "league.png").is_file()
+    why = (
+        "no finished run" if not league["runs"] else "install matplotlib: pip install 'moola[plot]'"
+    )
+    png = ", league.png" if drawn else f" (no league.png: {why})"
+    print(f"wrote {directory / 'league.md'}, league.json{png}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
