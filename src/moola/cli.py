@@ -245,25 +245,15 @@ def _resume_folders(resume: str) -> set[Path]:
 def _fit_with_progress(trainer: Any, *, enabled: bool) -> Any:
     total = trainer.config.steps
     try:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import Progress
+
+        from moola.report import train_progress_columns
     except ImportError:
         enabled = False
     if not enabled:
         return trainer.fit()
-    columns = (
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"),
-    )
-    with Progress(*columns, transient=False) as progress:
+    columns = train_progress_columns(total)  # step count and time left survive 80 columns
+    with Progress(*columns, transient=False, expand=True) as progress:
         bar = progress.add_task("train", total=total, completed=trainer.step, losses="")
 
         def update(step: int, losses: dict[str, float]) -> None:
