@@ -5,7 +5,10 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from moola.atomic import atomic_write
 
 #: The validation metric shown for each head, with its constant-predictor counterpart.
 HEAD_METRIC: dict[str, tuple[str, str, str]] = {
@@ -151,3 +154,36 @@ def train_progress_columns(total: int) -> tuple[Any, ...]:
             table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
         ),
     )
+
+
+def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
+    """Per-head training loss, validation loss and constant baseline; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    history, tasks = metrics["history"], metrics["tasks"]
+    names = list(tasks)
+    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(11, 7), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        ax.plot(history["step"], history[name], label="train")
+        val = [(v["step"], v[name]) for v in metrics.get("validation", [])]
+        if val:
+            ax.plot(*zip(*val), "o--", label="validation")
+        ax.axhline(tasks[name]["baseline"], color="grey", linestyle=":", label="constant baseline")
+        best = metrics.get("best")
+        if best is not None:
+            ax.axvline(best["step"], color="green", linestyle="--", alpha=0.5, label="best step")
+        verdict = "learned" if tasks[name]["learned"] else "did NOT learn"
+        ax.set_title(f"{name}: {verdict}\n{tasks[name].get('why', '')}", fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"moola: per-head losses ({metrics['config']['balancer']})")
+    fig.tight_layout()
+    atomic_write(path, lambda handle: fig.savefig(handle, dpi=110, format="png"))
+    plt.close(fig)
+    return path
