@@ -199,7 +199,8 @@ def run_train(args: argparse.Namespace) -> int:
             f"device {trainer.device}, data {config.data} ({split['train']} training and "
             f"{split['val']} validation windows"
             + (f", {split['purged']} purged" if split["purged"] else "")
-            + f"), features {config.features} ({len(trainer.feature_names)})"
+            + f"), features {config.features} ({len(trainer.feature_names)}), "
+            + f"{torch_threads()} CPU threads{' (following the load)' if config.threads is None else ''}"
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
@@ -234,6 +235,12 @@ def run_train(args: argparse.Namespace) -> int:
         else:
             print(f"wrote {outputs.plot}", file=sys.stderr)
     return 0
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _resume_folders(resume: str) -> set[Path]:

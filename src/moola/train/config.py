@@ -40,7 +40,7 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)
     # execution
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
-    threads: int | None = None  # CPU intra-op threads; None leaves torch's default
+    threads: int | None = None  # CPU intra-op threads; None: follow the load (moola.threads)
     graph: bool = False  # capture the train step in a CUDA graph (CUDA only)
     bf16: bool = False  # bfloat16 autocast of the forward pass
     # logging and output

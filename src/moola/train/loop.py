@@ -24,6 +24,7 @@ from moola.errors import ConfigError, MoolaError, TrainingDivergedError
 from moola.models import JadeCompact, JadeConfig
 from moola.seeding import rng_state, seed_everything, set_rng_state
 from moola.tasks import TaskSet, make_tasks
+from moola.threads import AutoThreads
 from moola.train.best import BEST_NAME, CRITERION, BestRecord, BestTracker, save_best
 from moola.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -198,6 +199,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, windows: OHLCWindows | None = None) -> None:
         self.config = config
         seed_everything(config.seed, threads=config.threads)
+        #: None: --threads fixes the count; else it follows the machine's load (moola.threads)
+        self.auto_threads = AutoThreads() if config.threads is None else None
         self.device = config.resolve_device()
         if config.graph and self.device.type != "cuda":
             raise ConfigError("--graph needs a CUDA device; use --device cuda or drop --graph")
@@ -317,6 +320,8 @@ class Trainer:
                 # A partial interval at the end is logged but kept open, so a resumed run
                 # continues it exactly as an uninterrupted run would.
                 row = self.flush_log(reset=on_boundary)
+                if self.auto_threads is not None:
+                    self.auto_threads.update()
                 if progress is not None:
                     progress(self.step, row)
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:

@@ -50,6 +50,8 @@ def train_and_write(
     result = fit(trainer) if fit is not None else trainer.fit()
     metrics = result.to_metrics()
     metrics["timing"] = {"fit_seconds": time.perf_counter() - started}
+    if trainer.auto_threads is not None:  # the count the load left at the end (moola.threads)
+        metrics["timing"]["threads_at_end"] = trainer.auto_threads.threads
     target = out_dir if out_dir is not None else trainer.config.out_dir
     if target is None:
         return RunOutputs(metrics, None, None, None)
