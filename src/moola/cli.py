@@ -1,5 +1,6 @@
 """The ``moola`` command: ``moola train`` (the main job), ``moola diagnose``, ``moola label``,
-``moola sweep`` and ``moola league``."""
+``moola sweep``, ``moola league``, and ``moola predict`` / ``moola export``
+(:mod:`moola.inference.command`)."""
 
 from __future__ import annotations
 
@@ -200,7 +201,7 @@ def run_train(args: argparse.Namespace) -> int:
             f"{split['val']} validation windows"
             + (f", {split['purged']} purged" if split["purged"] else "")
             + f"), features {config.features} ({len(trainer.feature_names)}), "
-            + f"{torch_threads()} CPU threads{' (following the load)' if config.threads is None else ''}"
+            + f"CPU threads {torch_threads()}{' (following the load)' if config.threads is None else ''}"
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
