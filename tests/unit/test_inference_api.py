@@ -166,3 +166,14 @@ def test_import_moola_is_cheap_and_every_public_name_resolves() -> None:
     assert callable(moola.train) and moola.train.TrainConfig is moola.TrainConfig
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = moola.nope  # type: ignore[attr-defined]
+
+
+def test_prediction_in_chunks_gives_the_same_windows(run_dir: Path) -> None:
+    series = windows(12).reshape(-1, 4)  # 288 bars: 265 windows at stride 1
+    whole = moola.predict(run_dir, series, stride=1, batch_size=1024)
+    chunked = moola.predict(run_dir, series, stride=1, batch_size=7)
+    assert len(whole) == len(chunked) == 288 - WINDOW + 1
+    np.testing.assert_allclose(chunked.countdown, whole.countdown, atol=1e-5)
+    np.testing.assert_allclose(chunked.type_prob, whole.type_prob, atol=1e-6)
+    with pytest.raises(ConfigError, match="batch_size"):
+        moola.predict(run_dir, series, batch_size=0)

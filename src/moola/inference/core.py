@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from moola.data.features import build_features
-from moola.errors import FeatureMismatchError
+from moola.errors import ConfigError, FeatureMismatchError
 from moola.inference.load import LoadedModel, load_model
 from moola.inference.predictions import Predictions, from_outputs
 from moola.inference.sources import DEFAULT_STRIDE, PredictInput, from_array, from_source
@@ -59,7 +59,17 @@ def features_for(loaded: LoadedModel, ohlc: np.ndarray) -> torch.Tensor:
 def predict_input(
     loaded: LoadedModel, data: PredictInput, *, batch_size: int = BATCH_SIZE
 ) -> Predictions:
-    outputs = forward(loaded.model, features_for(loaded, data.ohlc), batch_size=batch_size)
+    """Features and forward pass ``batch_size`` windows at a time, so that a long series cut
+    with a small stride never holds all its features in memory at once."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    parts = [
+        forward(
+            loaded.model, features_for(loaded, data.ohlc[i : i + batch_size]), batch_size=batch_size
+        )
+        for i in range(0, len(data), batch_size)
+    ]
+    outputs = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
     return from_outputs(
         outputs,
         window=loaded.window,

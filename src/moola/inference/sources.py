@@ -44,8 +44,9 @@ def cut_series(series: Any, *, window: int, stride: int = DEFAULT_STRIDE) -> Pre
     bars = check_series(series, window=window)
     last = bars.shape[0] - window
     starts = np.arange(last % stride, last + 1, stride, dtype=np.int64)
-    index = starts[:, None] + np.arange(window)[None, :]
-    return PredictInput(bars[index], starts, None)
+    # a strided view, not a copy: windows overlap, and prediction reads them chunk by chunk
+    windows = np.lib.stride_tricks.sliding_window_view(bars, (window, 4))[:, 0]
+    return PredictInput(windows[starts[0] :: stride], starts, None)
 
 
 def from_array(data: Any, *, window: int, stride: int = DEFAULT_STRIDE) -> PredictInput:
