@@ -177,3 +177,16 @@ def test_prediction_in_chunks_gives_the_same_windows(run_dir: Path) -> None:
     np.testing.assert_allclose(chunked.type_prob, whole.type_prob, atol=1e-6)
     with pytest.raises(ConfigError, match="batch_size"):
         moola.predict(run_dir, series, batch_size=0)
+
+
+def test_a_best_pt_with_bad_weights_is_a_named_error(run_dir: Path, tmp_path: Path) -> None:
+    document = torch.load(run_dir / "best.pt", weights_only=True)
+    document["model"] = {name: 1.0 for name in document["model"]}
+    torch.save(document, tmp_path / "best.pt")
+    with pytest.raises(ModelLoadError, match="not a dict of weight tensors"):
+        load_model(tmp_path / "best.pt")
+    document = torch.load(run_dir / "best.pt", weights_only=True)
+    document["model_config"] = {**document["model_config"], "hidden_size": 9}
+    torch.save(document, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match="shapes differ"):
+        load_model(tmp_path / "best.pt")

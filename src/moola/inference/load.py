@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from moola.data.features import feature_names as feature_set_names
 from moola.errors import ConfigError, FeatureMismatchError, MoolaError
 from moola.models import JadeCompact, JadeConfig
@@ -21,7 +23,6 @@ from moola.tasks import RegressionTask, make_tasks
 from moola.train.best import BEST_FORMAT_VERSION, BEST_NAME
 from moola.train.checkpoint import (
     CHECKPOINT_NAME,
-    FORMAT_VERSION,
     CheckpointError,
     check_model_shapes,
     read_weights_only,
@@ -93,7 +94,7 @@ def load_model(path: str | os.PathLike[str], *, weights: str = "best") -> Loaded
                 )
             return load_model(best, weights="best")
         kind = "final"
-    return _build(document, file, kind, version)
+    return _build(document, file, kind)
 
 
 def _resolve(path: Path, weights: str) -> Path:
@@ -116,7 +117,7 @@ def _resolve(path: Path, weights: str) -> Path:
     return path
 
 
-def _build(document: dict[str, Any], file: Path, kind: str, version: Any) -> LoadedModel:
+def _build(document: dict[str, Any], file: Path, kind: str) -> LoadedModel:
     config = document.get("config")
     names = document.get("feature_names")
     if not isinstance(config, dict) or not isinstance(names, list):
@@ -144,14 +145,18 @@ def _build(document: dict[str, Any], file: Path, kind: str, version: Any) -> Loa
         tasks = make_tasks(countdown_units=config.get("countdown_units", "normalized"))
     except (MoolaError, TypeError) as exc:
         raise ModelLoadError(f"{file}: the recorded configuration is invalid ({exc})") from None
+    weights = document.get("model")
+    if not isinstance(weights, dict) or not all(
+        isinstance(v, torch.Tensor) for v in weights.values()
+    ):
+        raise ModelLoadError(f"{file}: 'model' is not a dict of weight tensors")
     model = JadeCompact(model_config)
-    check_model_shapes(document["model"], model, file)
-    model.load_state_dict(document["model"])
+    check_model_shapes(weights, model, file)
+    model.load_state_dict(weights)
     model.eval()
     countdown = tasks["countdown"]
     assert isinstance(countdown, RegressionTask)
     step = document.get("step", 0)
-    assert version in (FORMAT_VERSION, BEST_FORMAT_VERSION)
     return LoadedModel(
         model=model,
         feature_set=feature_set,
