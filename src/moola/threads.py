@@ -13,7 +13,8 @@ gives up 1.2x on an idle 2-core machine. So the default follows the load:
   moves over about a minute, which keeps the count from flapping.
 
 The thread count changes how fast a step runs, not what it computes on the CPU kernels this
-model uses (a run with 1 and with 2 threads gave bit-identical losses). ``--threads N``
+model uses (30 steps of the default model with 1 and with 2 threads gave bit-identical
+losses). ``--threads N``
 fixes the count and turns all of this off.
 """
 
