@@ -1,5 +1,6 @@
 """The ``moola`` command: ``moola train`` (the main job), ``moola diagnose``, ``moola label``,
-``moola sweep`` and ``moola league``."""
+``moola sweep``, ``moola league``, and ``moola predict`` / ``moola export``
+(:mod:`moola.inference.command`)."""
 
 from __future__ import annotations
 
@@ -160,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     league = sub.add_parser("league", help="rebuild a sweep's league table from its finished runs")
     league.add_argument("dir", help="the sweep's --out folder")
     league.set_defaults(func=run_league)
+
+    from moola.inference.command import add_parsers  # moola predict, moola export
+
+    add_parsers(sub)
     return parser
 
 
@@ -167,7 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
     from moola.report import best_table_rows, print_table, train_table_rows
     from moola.train import TrainConfig, Trainer
     from moola.train.fields import train_overrides
-    from moola.train.outdir import claim_out_dir
+    from moola.train.outdir import claim_out_dir, previous_run_notice
     from moola.train.run import train_and_write
 
     overrides = train_overrides(args)
@@ -179,10 +184,18 @@ def run_train(args: argparse.Namespace) -> int:
         trainer = Trainer(TrainConfig(**overrides))
     config = trainer.config
     with claim_out_dir(config.out_dir):  # before training: a bad or busy --out fails now
+        out_dir, resume = config.out_dir, args.resume
+        here = bool(out_dir and resume) and Path(out_dir or ".").resolve() in _resume_folders(
+            resume or "."
+        )
+        notice = None if here else previous_run_notice(config.out_dir)
+        if notice is not None:
+            print(f"moola train: {notice}", file=sys.stderr)
         print(
             f"moola train: {config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
-            f"device {trainer.device}, data {config.data}, features {config.features} "
-            f"({len(trainer.feature_names)})"
+            f"device {trainer.device}, data {config.data}, "
+            + f"features {config.features} ({len(trainer.feature_names)}), "
+            + f"CPU threads {torch_threads()}{' (following the load)' if config.threads is None else ''}"
             + (f" (resumed at step {trainer.step})" if args.resume else ""),
             file=sys.stderr,
         )
@@ -258,30 +271,32 @@ def run_train_folds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     return 0
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _resume_folders(resume: str) -> set[Path]:
+    """The folder a ``--resume`` path stands for (a run folder, or a checkpoint's folder)."""
+    path = Path(resume).resolve()
+    return {path, path.parent}
+
+
 @contextlib.contextmanager
 def progress_bar(total: int, completed: int, *, enabled: bool) -> Iterator[Any]:
     """A rich progress bar fed by the trainer's log callback; None when disabled or without rich."""
     try:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import Progress
+
+        from moola.report import train_progress_columns
     except ImportError:
         enabled = False
     if not enabled:
         yield None
         return
-    columns = (
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"),
-    )
-    with Progress(*columns, transient=False) as progress:
+    columns = train_progress_columns(total)  # step count and time left survive 80 columns
+    with Progress(*columns, transient=False, expand=True) as progress:
         bar = progress.add_task("train", total=total, completed=completed, losses="")
 
         def update(step: int, losses: dict[str, float]) -> None:
@@ -331,7 +346,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 def run_label(args: argparse.Namespace) -> int:
     from moola.data import LABEL_NAMES, LabelRule, label_file, save_parquet
+    from moola.outfile import check_out_file
 
+    check_out_file(args.out, ".parquet")  # before labelling: a .csv name would hold parquet
     rule = LabelRule(window=args.window, stride=args.stride)
     if len(args.series) == 1:
         windows = label_file(args.series[0], rule)
@@ -399,7 +416,12 @@ def _print_league(directory: Path) -> None:
     league = write_league(directory)
     header, rows = league_rows(league)
     print_table(f"moola league — {league['runs']} finished runs in {directory}", header, rows)
-    print(f"wrote {directory / 'league.md'}, league.json, league.png", file=sys.stderr)
+    drawn = (directory / "league.png").is_file()
+    why = (
+        "no finished run" if not league["runs"] else "install matplotlib: pip install 'moola[plot]'"
+    )
+    png = ", league.png" if drawn else f" (no league.png: {why})"
+    print(f"wrote {directory / 'league.md'}, league.json{png}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,3 +25,7 @@ class ConfigError(MoolaError, ValueError):
 
 class TrainingDivergedError(MoolaError, RuntimeError):
     """Training produced a non-finite loss or gradient; the message names task, step and remedy."""
+
+
+class FeatureMismatchError(MoolaError, ValueError):
+    """A model and its inputs disagree on the feature columns (names, order or count)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -131,7 +132,39 @@ def print_table(
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
-    Console(file=file, width=160).print(table)
+    Console(file=file, width=table_width()).print(table)
+
+
+def table_width() -> int:
+    """The terminal's width (``COLUMNS``, then the terminal), 160 when there is none (a pipe
+    or a file): a table wider than the terminal wraps into garbage; rich wraps cells instead."""
+    return max(40, shutil.get_terminal_size(fallback=(160, 24)).columns)
+
+
+def train_progress_columns(total: int) -> tuple[Any, ...]:
+    """``moola train``'s progress bar, which keeps the step count and the time left at any
+    width: the bar takes what is free and the loss text is cut (with …) first."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Column
+
+    def fixed(width: int) -> Column:
+        return Column(no_wrap=True, min_width=width)
+
+    return (
+        TextColumn("[bold]train", table_column=fixed(5)),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=10)),
+        MofNCompleteColumn(table_column=fixed(2 * len(str(total)) + 1)),
+        TimeRemainingColumn(table_column=fixed(7)),
+        TextColumn(
+            "{task.fields[losses]}",
+            table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+        ),
+    )
 
 
 def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from moola.atomic import atomic_write
+from moola.data.series_checks import check_oldest_first, date_column, header_hint
 from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
 from moola.errors import DataValidationError
 
@@ -169,9 +170,11 @@ def _windows_from_table(table: Any, window: int, pa: Any, pc: Any) -> OHLCWindow
     """Check and convert a table in the original schema; errors name the row (and bar)."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
+        a_series = {"open", "high", "low", "close"} <= {c.lower() for c in table.column_names}
         raise DataValidationError(
             f"missing column(s) {missing}; the file has columns {table.column_names}, "
             f"and needs {list(REQUIRED_COLUMNS)}"
+            + ("; it looks like a bar series: label it first (moola label)" if a_series else "")
         )
     if table.num_rows == 0:
         raise DataValidationError("the file has no rows")
@@ -338,10 +341,14 @@ def read_series(path: str | os.PathLike[str]) -> np.ndarray:
         if header is None:
             raise DataValidationError(f"{path}: the file is empty")
         index = _price_columns([h.strip() for h in header], path)
+        when = date_column(header)
+        dates: list[str] = []  # the first and the latest value of the time column
         rows: list[list[float]] = []
         for row_number, row in enumerate(reader):
             if not row:
                 continue
+            if when is not None and when < len(row):
+                dates[min(len(dates), 1) :] = [row[when]]  # keep the first, track the last
             try:
                 rows.append([float(row[i]) for i in index])
             except (ValueError, IndexError):
@@ -350,6 +357,8 @@ def read_series(path: str | os.PathLike[str]) -> np.ndarray:
                     f"{path}: row {row_number} (line {reader.line_num}): "
                     f"open, high, low, close must be numbers, got {values}"
                 ) from None
+    if when is not None and len(dates) == 2:
+        check_oldest_first(dates[0], dates[1], header[when], str(path))
     return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
@@ -359,6 +368,7 @@ def _price_columns(names: list[str], path: Path) -> list[int]:
     if missing:
         raise DataValidationError(
             f"{path}: missing column(s) {missing} (case-insensitive); the file has {names}"
+            + header_hint(names)
         )
     return [lower.index(c) for c in PRICE_COLUMNS]
 
@@ -370,6 +380,10 @@ def _read_series_parquet(path: Path) -> np.ndarray:
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
     index = _price_columns(list(table.column_names), path)
+    when = date_column(list(table.column_names))
+    if when is not None and table.num_rows >= 2:
+        times = table.column(when)
+        check_oldest_first(times[0].as_py(), times[-1].as_py(), table.column_names[when], str(path))
     try:
         columns = [table.column(i).cast(pa.float64()).to_numpy(zero_copy_only=False) for i in index]
     except pa.ArrowException as exc:

@@ -108,7 +108,13 @@ def load_windows(
         return load_csv(path / BARS_CSV, path / LABELS_CSV, window=window)
     if not path.exists():
         raise DataValidationError(f"{str(path)!r} does not exist; {accepted}")
-    raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}")
+    hint = ""
+    if path.suffix.lower() in (".csv", ".txt"):
+        hint = (
+            f". If it is a bar series, label it into windows first: moola label {path} "
+            "--out windows.parquet, then --data windows.parquet"
+        )
+    raise DataValidationError(f"don't know how to load {str(path)!r}; {accepted}{hint}")
 
 
 def load_pooled(

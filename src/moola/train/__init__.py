@@ -30,3 +30,9 @@ __all__ = [
     "save_checkpoint",
     "verdict",
 ]
+
+
+# `moola.train(config)` (the Python API, moola.train.recipe.train): this package is callable.
+from moola.train.recipe import make_callable as _make_callable
+
+_make_callable(__name__)

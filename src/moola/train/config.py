@@ -17,6 +17,7 @@ from moola.data.features import (
 )
 from moola.data.sources import POOL_SEPARATOR
 from moola.errors import ConfigError
+from moola.tasks import resolve_priorities
 
 
 def setting(
@@ -107,7 +108,9 @@ class TrainConfig:
     )
     # execution
     device: str = setting("auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
-    threads: int | None = setting(None, help="CPU intra-op threads; none leaves torch's default")
+    threads: int | None = setting(
+        None, help="CPU intra-op threads; none: follow the machine's load (moola.threads)"
+    )
     graph: bool = setting(False, help="capture the train step in a CUDA graph (CUDA only)")
     bf16: bool = setting(
         False, help="bfloat16 autocast of the forward pass (pays off only at large batch on GPU)"
@@ -160,6 +163,9 @@ class TrainConfig:
             raise ConfigError(
                 f"countdown_units must be 'normalized' or 'bars', got {self.countdown_units!r}"
             )
+        check_model_sizes(self.model)
+        if self.priorities is not None:
+            resolve_priorities(self.priorities)  # unknown task names list the valid ones
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         self.resolve_device()
@@ -180,6 +186,25 @@ class TrainConfig:
                 f"unknown config key(s) {sorted(unknown)}; known keys: {sorted(known)}"
             )
         return cls(**values)
+
+
+def check_model_sizes(sizes: Any) -> None:
+    """``model`` holds JadeConfig fields (n_features comes from the data) with valid values,
+    so that a typo fails when the config is made, not as a TypeError inside a run."""
+    from moola.models import JadeConfig
+
+    valid = [f.name for f in fields(JadeConfig) if f.name != "n_features"]
+    if not isinstance(sizes, dict):
+        raise ConfigError(f"model must be a dict of sizes ({', '.join(valid)}), got {sizes!r}")
+    unknown = sorted(set(sizes) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown model setting(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid)}"
+        )
+    try:
+        JadeConfig(**{**sizes, "n_features": 1})
+    except TypeError as exc:
+        raise ConfigError(f"model settings {sizes!r}: {exc}") from None
 
 
 def resolve_device(spec: str) -> torch.device:

@@ -96,9 +96,16 @@ def check_resume(
         )
 
 
-def check_same_data(saved: str, actual: str, path: str | os.PathLike[str]) -> None:
+def check_same_data(
+    saved: str, actual: str, path: str | os.PathLike[str], recorded: str | None = None
+) -> None:
     if saved != actual:
+        hint = (
+            f"; it was trained on --data {recorded!r}: pass that (or leave --data out)"
+            if recorded is not None
+            else ""
+        )
         raise ResumeMismatchError(
             f"cannot resume {path}: the data differs from the data it was trained on "
-            f"(fingerprint {saved[:12]}… -> {actual[:12]}…)"
+            f"(fingerprint {saved[:12]}… -> {actual[:12]}…){hint}"
         )

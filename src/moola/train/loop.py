@@ -16,6 +16,7 @@ import torch
 from moola.data import OHLCWindows
 from moola.errors import ConfigError, MoolaError
 from moola.seeding import rng_state, set_rng_state
+from moola.threads import AutoThreads
 from moola.train.best import BEST_NAME, BestRecord, BestTracker, save_best
 from moola.train.checkpoint import (
     CHECKPOINT_NAME,
@@ -69,6 +70,8 @@ class Trainer:
         self.train_step = run.step
         self.optimizer = run.optimizer
         self.feature_names = run.data.feature_names
+        #: None: --threads fixes the count; else it follows the machine's load (moola.threads)
+        self.auto_threads = AutoThreads() if config.threads is None else None
         self.batch_size = min(config.batch_size, run.data.x_train.shape[0])
         self.best_tracker = BestTracker(run.data.baselines)
         self.best_record: BestRecord | None = None  # what save() writes as best.pt
@@ -132,6 +135,8 @@ class Trainer:
                 # A partial interval at the end is logged but kept open, so a resumed run
                 # continues it exactly as an uninterrupted run would.
                 row = self.flush_log(reset=on_boundary)
+                if self.auto_threads is not None:
+                    self.auto_threads.update()
                 if progress is not None:
                     progress(self.step, row)
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
@@ -221,8 +226,13 @@ class Trainer:
         self.meter.load_state_dict(acc)
         if acc["partial_row_logged"]:
             self.history.pop()  # the interval is still open: the resumed run completes it
-        if acc["final_validation_logged"]:
-            self.history.validation.pop()  # the end-of-run evaluation; a longer run re-does it
+        validation = self.history.validation
+        on_grid = state["best_tracker"]["last_step"] == self.step  # committed: a grid point
+        repeated = len(validation) >= 2 and validation[-2]["step"] == self.step  # early stop
+        if acc["final_validation_logged"] and (repeated or not on_grid):
+            # the end-of-run evaluation off the --eval-every grid; a longer run re-does it (on
+            # the grid it is the point an uninterrupted run evaluates too, so it stays)
+            self.history.validation.pop()
         self.final_validation_logged = False
         rng = state["rng"]
         _ = (rng["python"]["internal"], rng["numpy"]["keys"], rng["torch"])  # the parts fit() sets
@@ -263,7 +273,7 @@ class Trainer:
         check_resume(saved.to_dict(), config.to_dict(), state["step"], path)
         trainer = cls(config)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
-        check_same_data(state["fingerprint"], trainer.data.fingerprint, path)
+        check_same_data(state["fingerprint"], trainer.data.fingerprint, path, saved.data)
         check_model_shapes(state["model"], trainer.model, path)
         try:
             trainer.load_state_dict(state)

@@ -126,3 +126,13 @@ else:
         except BlockingIOError:
             return False
         return True
+
+
+def previous_run_notice(path: str | os.PathLike[str] | None) -> str | None:
+    """What a new run in ``path`` replaces, when the folder holds a finished run (else None)."""
+    if path is None or not (Path(path) / "metrics.json").is_file():
+        return None
+    return (
+        f"replacing the finished run in {path} (its metrics.json, checkpoint.pt, best.pt and "
+        "loss_curves.png are overwritten); use --out DIR to keep it"
+    )

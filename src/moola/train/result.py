@@ -8,7 +8,7 @@ from typing import Any
 from moola.train.best import CRITERION, BestRecord
 from moola.train.config import TrainConfig
 from moola.train.history import History
-from moola.train.metrics import Evaluation, verdict
+from moola.train.metrics import Evaluation, Verdict, verdict
 
 
 @dataclass
@@ -39,6 +39,16 @@ class TrainResult:
             metrics=metrics,
         )
         return {"learned": result.learned, "why": result.why, "metrics": metrics}
+
+    @property
+    def verdict(self) -> dict[str, Verdict]:
+        """Per head, whether the final weights learned (the one rule: ``moola.train.verdict``)."""
+        return {name: Verdict(t["learned"], t["why"]) for name, t in self.task_summary().items()}
+
+    @property
+    def learned(self) -> bool:
+        """True when every head learned (final weights)."""
+        return all(v.learned for v in self.verdict.values())
 
     def task_summary(self) -> dict[str, dict[str, Any]]:
         """Per head: losses, baseline and the verdict of the final weights."""

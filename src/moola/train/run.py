@@ -16,6 +16,7 @@ from moola.atomic import atomic_write_json
 from moola.report import plot_loss_curves
 from moola.train.loop import ProgressCallback, Trainer
 from moola.train.outdir import check_out_dir
+from moola.train.result import TrainResult
 
 METRICS_NAME = "metrics.json"
 PLOT_NAME = "loss_curves.png"
@@ -26,6 +27,7 @@ class RunOutputs:
     """What a finished run produced: the metrics document and the files written."""
 
     metrics: dict[str, Any]
+    result: TrainResult
     metrics_path: Path | None
     checkpoint: Path | None
     plot: Path | None  # None when matplotlib is not installed
@@ -50,15 +52,19 @@ def train_and_write(
     result = trainer.fit(progress, checkpoint_dir=target)
     metrics = result.to_metrics()
     metrics["timing"] = {"fit_seconds": time.perf_counter() - started}
+    if trainer.auto_threads is not None:  # the count the load left at the end (moola.threads)
+        metrics["timing"]["threads_at_end"] = trainer.auto_threads.threads
     if target is None:
-        return RunOutputs(metrics, None, None, None)
-    return write_outputs(trainer, metrics, Path(target))
+        return RunOutputs(metrics, result, None, None, None)
+    return write_outputs(trainer, metrics, result, Path(target))
 
 
-def write_outputs(trainer: Trainer, metrics: dict[str, Any], out: Path) -> RunOutputs:
+def write_outputs(
+    trainer: Trainer, metrics: dict[str, Any], result: TrainResult, out: Path
+) -> RunOutputs:
     """Checkpoint and plot first, ``metrics.json`` last: its presence marks a finished run."""
     check_out_dir(out)
     checkpoint = trainer.save(out)
     plot = plot_loss_curves(metrics, out / PLOT_NAME)
     metrics_path = atomic_write_json(out / METRICS_NAME, metrics)
-    return RunOutputs(metrics, metrics_path, checkpoint, plot)
+    return RunOutputs(metrics, result, metrics_path, checkpoint, plot)

@@ -49,7 +49,9 @@ def test_builders_one_by_one_match_build_run() -> None:
 def test_bad_model_sizes_are_a_named_error() -> None:
     from moola.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"bad model settings .*hidden"):
+    with pytest.raises(
+        ConfigError, match=r"unknown model setting.*hidden.*valid keys: hidden_size"
+    ):
         build_run(tiny_config(steps=1, model={"hidden": 64}))
 
 
