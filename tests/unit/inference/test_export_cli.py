@@ -14,17 +14,15 @@ import moola
 from moola.cli import main
 from moola.data import SyntheticConfig, generate_synthetic
 from moola.inference import load_model
-from tests.helpers.configs import tiny_config
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    run = tmp_path_factory.mktemp("run") / "tiny"
-    moola.train(tiny_config(steps=20, eval_every=10, out_dir=str(run)))
-    out = run / "model.onnx"
+def exported(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    run = run_dir
+    out = tmp_path_factory.mktemp("onnx") / "model.onnx"
     assert main(["export", str(run), "--out", str(out)]) == 0
     return run, out
 

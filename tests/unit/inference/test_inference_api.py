@@ -21,13 +21,6 @@ from tests.helpers.configs import tiny_config
 WINDOW = 24
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    moola.train(tiny_config(steps=20, eval_every=10, out_dir=str(out)))
-    return out
-
-
 def windows(n: int = 6, seed: int = 3) -> np.ndarray:
     return generate_synthetic(SyntheticConfig(n_windows=n, window=WINDOW, seed=seed)).ohlc
 

@@ -12,18 +12,10 @@ import torch
 import moola
 from moola.cli import main
 from moola.data import SyntheticConfig, generate_synthetic, save_parquet
-from tests.helpers.configs import tiny_config
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 WINDOW = 24
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    moola.train(tiny_config(steps=20, eval_every=10, out_dir=str(out)))
-    return out
 
 
 def write_series(path: Path, bars: int = 200) -> np.ndarray:

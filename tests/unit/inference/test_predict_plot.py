@@ -14,18 +14,10 @@ from moola.data import SyntheticConfig, generate_synthetic, save_parquet
 from moola.errors import ConfigError
 from moola.inference import load_model
 from moola.inference.core import prepare
-from tests.helpers.configs import tiny_config
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("pyarrow")
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "tiny"
-    moola.train(tiny_config(steps=10, eval_every=5, out_dir=str(out)))
-    return out
 
 
 def test_predict_plot_draws_the_newest_labelled_windows(
