@@ -27,9 +27,10 @@ from moola.data.files import read_series
 from moola.data.sources import backtesting_series_path
 from moola.inference.load import LoadedModel
 from moola.inference.predictions import from_outputs
-from moola.models import JadeCompact, JadeConfig
 from moola.seeding import seed_everything
+from moola.train import TrainConfig
 from moola.train.metrics import predict as forward
+from moola.train.setup import build_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -61,7 +62,8 @@ def bench_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadedModel, 
 
     seed_everything(0)
     names = feature_names("all")
-    model = JadeCompact(JadeConfig(n_features=len(names))).eval()
+    # the default model, as training builds it (moola.train.setup)
+    model = build_model(TrainConfig(out_dir=None), len(names), torch.device("cpu")).eval()
     loaded = LoadedModel(
         model=model,
         feature_set="all",
