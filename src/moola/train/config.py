@@ -67,6 +67,11 @@ class TrainConfig:
     )
     window: int = setting(105, help="bars per window")
     val_fraction: float = setting(0.2, help="share of the windows held out for validation")
+    embargo: int = setting(
+        0,
+        help="bars kept free between training and validation (or test) windows of one series, "
+        "beyond the purge of windows that share bars",
+    )
     features: str = setting(
         DEFAULT_FEATURE_SET,
         help=f"feature set ({', '.join(FEATURE_SETS)}) or comma-separated groups of "
@@ -148,6 +153,8 @@ class TrainConfig:
             raise ConfigError("patience needs evaluations: set eval_every >= 1 (or patience 0)")
         if self.window < 2:
             raise ConfigError(f"window must be >= 2, got {self.window}")
+        if self.embargo < 0:
+            raise ConfigError(f"embargo must be >= 0 bars, got {self.embargo}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not self.lr > 0:

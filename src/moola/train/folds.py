@@ -219,10 +219,12 @@ def run_folds(
     folds: int,
     *,
     windows: OHLCWindows | None = None,
-    embargo: int = DEFAULT_EMBARGO,
+    embargo: int | None = None,
     on_fold: Callable[[FoldScores], None] | None = None,
 ) -> dict[str, Any]:
-    """Train and judge ``folds`` walk-forward folds; the ``folds.json`` document."""
+    """Train and judge ``folds`` walk-forward folds; the ``folds.json`` document. ``embargo``
+    defaults to the config's."""
+    embargo = config.embargo if embargo is None else embargo
     windows = windows if windows is not None else load_data(config)
     windows.validate()
     starts, series = timeline(windows)

@@ -104,7 +104,9 @@ def build_data(
     if not bool(torch.isfinite(dataset.x).all()):
         raise ConfigError("the features built from this data contain NaN or inf")
     # The split (random, chronological, or purged on detected shared bars) and its report.
-    split = choose_split(windows, val_fraction=config.val_fraction, seed=config.seed)
+    split = choose_split(
+        windows, val_fraction=config.val_fraction, seed=config.seed, embargo=config.embargo
+    )
     train_idx, val_idx = split.train, split.val
 
     def to_device(subset: WindowDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

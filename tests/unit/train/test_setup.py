@@ -104,3 +104,24 @@ def test_diagnose_checkpoint_uses_the_checkpoint_data_and_says_so(
     result = json.loads(capsys.readouterr().out)
     assert result["checkpoint"] == str(out)
     assert result["batch_size"] == 4
+
+
+def test_the_embargo_setting_reaches_the_split() -> None:
+    """``--embargo N`` keeps N more bars free between training and validation windows of a
+    series: more windows are purged, and none of training ends within N bars of validation."""
+    from moola.data import LabelRule, label_series
+    from moola.data.signal_free import random_walk_series
+
+    series = random_walk_series(1200, seed=3)
+    windows = label_series(series, LabelRule(window=24, stride=4))
+    device = torch.device("cpu")
+    config = tiny_config(steps=1)
+    tasks = build_tasks(config)
+    plain = build_data(config, tasks, device, windows=windows).split
+    embargoed = build_data(tiny_config(steps=1, embargo=40), tasks, device, windows=windows).split
+    assert embargoed.info.embargo == 40 and plain.info.embargo == 0
+    assert embargoed.info.n_purged > plain.info.n_purged
+    starts = windows.start_bar
+    assert starts is not None
+    last_train_end = starts[embargoed.train].max() + windows.window
+    assert starts[embargoed.val].min() >= last_train_end + 40
