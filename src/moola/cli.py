@@ -48,13 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT",
         help="continue a run from its checkpoint (file or output folder)",
     )
-    train.add_argument(
-        "--folds",
-        type=int,
-        default=0,
-        help="K walk-forward folds in time (each purged; only test blocks judge); 0: one split "
-        "(default: 0)",
-    )
     train.set_defaults(func=run_train)
 
     diagnose_defaults = DiagnoseConfig()
@@ -176,7 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
     from moola.train.run import train_and_write
 
     overrides = train_overrides(args)
-    if args.folds:
+    if overrides.get("folds"):
         return run_train_folds(args, overrides)
     if args.resume:
         trainer = Trainer.resume(args.resume, **overrides)
@@ -234,19 +227,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_train_folds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """``moola train --folds K``: walk-forward folds, a table per fold and the pooled verdict."""
-    from moola.atomic import atomic_write_json
     from moola.errors import ConfigError
     from moola.report import print_table, train_table_rows
     from moola.train import TrainConfig
-    from moola.train.folds import FOLDS_NAME, run_folds
+    from moola.train.folds import FOLDS_NAME
     from moola.train.outdir import claim_out_dir
+    from moola.train.run import folds_and_write
 
     if args.resume:
         raise ConfigError("--folds trains every fold afresh; drop --resume (or --folds)")
     config = TrainConfig(**{**overrides, "progress": False})
     with claim_out_dir(config.out_dir):
         print(
-            f"moola train: {args.folds} walk-forward folds, {config.balancer} balancer, "
+            f"moola train: {config.folds} walk-forward folds, {config.balancer} balancer, "
             f"{config.steps} steps per fold, data {config.data}",
             file=sys.stderr,
         )
@@ -260,14 +253,14 @@ def run_train_folds(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                 rows,
             )
 
-        doc = run_folds(config, args.folds, on_fold=show)
-        header, rows = train_table_rows(doc["pooled"]["tasks"])
+        metrics = folds_and_write(config, on_fold=show)
+        header, rows = train_table_rows(metrics["tasks"])
         print_table(
-            f"pooled over {args.folds} folds: {doc['pooled']['n_test']} test windows", header, rows
+            f"pooled over {config.folds} folds: {metrics['n_test']} test windows", header, rows
         )
         if config.out_dir is not None:
-            path = atomic_write_json(Path(config.out_dir) / FOLDS_NAME, doc)
-            print(f"wrote {path}", file=sys.stderr)
+            out = Path(config.out_dir)
+            print(f"wrote {out / FOLDS_NAME} and {out / 'metrics.json'}", file=sys.stderr)
     return 0
 
 

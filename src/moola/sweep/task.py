@@ -25,7 +25,7 @@ from moola.train.config import TrainConfig
 from moola.train.guard import frozen_differences
 from moola.train.loop import Trainer
 from moola.train.outdir import claim_out_dir
-from moola.train.run import train_and_write
+from moola.train.run import folds_and_write, train_and_write
 
 
 @dataclass
@@ -55,18 +55,24 @@ def execute_run(task: RunTask) -> RunOutcome:
             out = Path(task.config["out_dir"])
             # held like a `moola train --out` (which it refuses while this run trains)
             with claim_out_dir(out, f"moola sweep run {task.name}"):
-                trainer = _build(task.config, out / CHECKPOINT_NAME)
-                resumed_at = trainer.step or None
-                train_and_write(trainer, out)
+                if task.config.get("folds"):  # a fold axis: K folds, no checkpoint to resume
+                    folds_and_write(TrainConfig.from_dict(task.config), out)
+                else:
+                    trainer = _build(task.config, out / CHECKPOINT_NAME)
+                    resumed_at = trainer.step or None
+                    train_and_write(trainer, out)
             files = None
         else:
             with tempfile.TemporaryDirectory(prefix="moola-run-") as tmp:
                 staging = Path(tmp)
                 if task.checkpoint is not None:
                     (staging / CHECKPOINT_NAME).write_bytes(task.checkpoint)
-                trainer = _build(task.config, staging / CHECKPOINT_NAME)
-                resumed_at = trainer.step or None
-                train_and_write(trainer, staging)
+                if task.config.get("folds"):
+                    folds_and_write(TrainConfig.from_dict(task.config), staging)
+                else:
+                    trainer = _build(task.config, staging / CHECKPOINT_NAME)
+                    resumed_at = trainer.step or None
+                    train_and_write(trainer, staging)
                 files = {p.name: p.read_bytes() for p in staging.iterdir() if p.is_file()}
     except Exception as exc:  # every failure is data for the sweep, never a crash of it
         error = {

@@ -67,6 +67,11 @@ class TrainConfig:
     )
     window: int = setting(105, help="bars per window")
     val_fraction: float = setting(0.2, help="share of the windows held out for validation")
+    folds: int = setting(
+        0,
+        help="K walk-forward folds in time instead of one split (each purged; only the test "
+        "blocks judge; writes folds.json); 0: one split",
+    )
     embargo: int = setting(
         0,
         help="bars kept free between training and validation (or test) windows of one series, "
@@ -153,6 +158,8 @@ class TrainConfig:
             raise ConfigError("patience needs evaluations: set eval_every >= 1 (or patience 0)")
         if self.window < 2:
             raise ConfigError(f"window must be >= 2, got {self.window}")
+        if self.folds < 0:
+            raise ConfigError(f"folds must be >= 0, got {self.folds}")
         if self.embargo < 0:
             raise ConfigError(f"embargo must be >= 0 bars, got {self.embargo}")
         if not 0.0 < self.val_fraction < 1.0:

@@ -8,12 +8,15 @@ only that run.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moola.atomic import atomic_write_json
 from moola.report import plot_loss_curves
+from moola.train.config import TrainConfig
+from moola.train.folds import FOLDS_NAME, FoldScores, run_folds
 from moola.train.loop import ProgressCallback, Trainer
 from moola.train.outdir import check_out_dir
 from moola.train.result import TrainResult
@@ -68,3 +71,31 @@ def write_outputs(
     plot = plot_loss_curves(metrics, out / PLOT_NAME)
     metrics_path = atomic_write_json(out / METRICS_NAME, metrics)
     return RunOutputs(metrics, result, metrics_path, checkpoint, plot)
+
+
+def folds_and_write(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    on_fold: Callable[[FoldScores], None] | None = None,
+) -> dict[str, Any]:
+    """``config.folds`` walk-forward folds (:func:`moola.train.folds.run_folds`); writes
+    ``folds.json`` and then a ``metrics.json`` (last, as for one split) whose ``tasks`` are the
+    pooled verdicts, so ``moola league`` ranks fold runs like any other. Returns the metrics."""
+    started = time.perf_counter()
+    doc = run_folds(config, config.folds, on_fold=on_fold)
+    metrics: dict[str, Any] = {
+        "config": config.to_dict(),
+        "tasks": doc["pooled"]["tasks"],
+        "best": None,
+        "folds": {k: doc[k] for k in ("folds", "embargo", "per_fold")},
+        "n_test": doc["pooled"]["n_test"],
+        "timing": {"fit_seconds": time.perf_counter() - started},
+    }
+    target = out_dir if out_dir is not None else config.out_dir
+    if target is not None:
+        out = Path(target)
+        check_out_dir(out)
+        atomic_write_json(out / FOLDS_NAME, doc)
+        atomic_write_json(out / METRICS_NAME, metrics)
+    return metrics

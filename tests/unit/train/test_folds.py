@@ -75,6 +75,45 @@ def test_run_folds_reports_every_fold_and_the_pooled_verdict(tmp_path: Path) -> 
     assert main([*argv, "--batch-size", "8", "--threads", "1", "--out", str(out)]) == 0
     written = json.loads((out / "folds.json").read_text())
     assert written["folds"] == 2 and len(written["per_fold"]) == 2
+    metrics = json.loads((out / "metrics.json").read_text())  # written last, as for one split
+    assert metrics["tasks"] == written["pooled"]["tasks"] and metrics["config"]["folds"] == 2
+
+
+def test_a_sweep_has_a_fold_axis_and_its_league_ranks_fold_runs(tmp_path: Path) -> None:
+    """``moola sweep --set folds=0 --set folds=2``: one-split and 2-fold runs side by side;
+    a fold run's metrics.json carries the pooled verdict, so the league ranks it."""
+    from moola.cli import main
+    from moola.data import save_parquet
+
+    path = tmp_path / "free.parquet"
+    save_parquet(generate_signal_free(SignalFreeConfig(n_bars=2400, seed=0)), path)
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--data", str(path), "--balancers", "static", "--seeds", "0"]
+    tiny = ["--steps", "10", "--set", "eval_every=5", "--set", "batch_size=8"]
+    assert (
+        main(
+            [
+                *argv,
+                *tiny,
+                "--set",
+                "folds=0",
+                "--set",
+                "folds=2",
+                "--executor",
+                "inline",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    runs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert [r.split("__")[1] for r in runs] == ["folds-0", "folds-2"]
+    fold_run = out / runs[1]
+    assert (fold_run / "folds.json").is_file() and not (fold_run / "checkpoint.pt").exists()
+    league = json.loads((out / "league.json").read_text())
+    assert league["runs"] == 2
 
 
 def test_windows_that_share_nothing_are_one_series_in_row_order() -> None:
