@@ -43,6 +43,8 @@ FROZEN_CHANGES: list[tuple[str, Any, Any]] = [
     ("window", 32, 24),
     ("bf16", True, False),
     ("features", "candle,move,position", "all"),
+    ("embargo", 10, 0),
+    ("folds", 2, 0),
 ]
 
 
