@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import pytest
 
+from moola.testing import CurveTolerance, tolerant_extension
 from tests.regression.golden_platform import (
     DEFAULT_PLATFORM,
     GOLDEN_DIR,
     GoldenChoice,
     choose_goldens,
 )
-from tests.regression.loss_curve_snapshot import CurveTolerance, curve_snapshot, tolerant_extension
+from tests.regression.loss_curve_snapshot import curve_snapshot
 
 #: A platform held to its own goldens (bit-identical reruns).
 SAME_PLATFORM = CurveTolerance(early_steps=80, early_rtol=1e-4, atol=1e-7, late_ratio=3.0)
