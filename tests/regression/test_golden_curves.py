@@ -72,7 +72,9 @@ def goldens(request: pytest.FixtureRequest) -> GoldenChoice:
 def test_loss_curves_match_golden(balancer, short_run, snapshot, goldens) -> None:
     result = short_run(balancer)
     extension = tolerant_extension(tolerance_for(goldens), goldens.folder, goldens.describe())
-    assert snapshot(extension_class=extension) == curve_snapshot(result)
+    # use_extension, not snapshot(extension_class=...): syrupy builds the failure diff after
+    # the call has restored its default extension, which would hide the tolerant diff.
+    assert snapshot.use_extension(extension) == curve_snapshot(result)
 
 
 def test_every_golden_file_belongs_to_a_test() -> None:

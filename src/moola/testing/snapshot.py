@@ -77,7 +77,9 @@ def tolerant_extension(
 
     ``folder``: where the snapshot files live (default: syrupy's ``__snapshots__``);
     ``about`` (which goldens, and why) heads a failure's diff. Use it as
-    ``snapshot(extension_class=tolerant_extension(tol)) == curves_snapshot(curves)``.
+    ``snapshot.use_extension(tolerant_extension(tol)) == curves_snapshot(curves)``
+    (``snapshot(extension_class=...)`` compares the same, but syrupy builds the failure's
+    diff after restoring its default extension, so the per-point report would be lost).
     """
     try:
         from syrupy.extensions.json import JSONSnapshotExtension
