@@ -29,7 +29,7 @@ def assert_balanced(
         weak, strong = int(g.norms.argmin()), int(g.norms.argmax())
         raise BalanceError(
             f"task {g.tasks[weak]!r} has share {g.share(g.tasks[weak]):.4g} of the shared "
-            f"gradient (norm {float(g.norms[weak]):.4g}) against task {g.tasks[strong]!r}'s share "
+            f"gradient (norm {float(g.norms[weak]):.4g}) against task {g.tasks[strong]!r} with share "
             f"{g.share(g.tasks[strong]):.4g} (norm {float(g.norms[strong]):.4g}): spread "
             f"{g.spread:.4g}x exceeds max_spread {max_spread:g}x"
         )
