@@ -132,3 +132,19 @@ def test_fixtures_seed_and_fix_threads(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest_inprocess(*PLUGIN).assert_outcomes(passed=1)
+
+
+def test_the_entry_point_names_the_plugin() -> None:
+    """pytest finds the plugin through this entry point once moola is installed (checked by
+    hand with a wheel: a fresh venv runs the README example with no ``-p``)."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    entry = re.search(
+        r'\[project\.entry-points\.pytest11\][^\[]*?^moola = "([\w.]+)"', pyproject, re.M | re.S
+    )
+    assert entry is not None, "no pytest11 entry point 'moola' in pyproject.toml"
+    plugin = importlib.import_module(entry.group(1))
+    assert {"seeded", "fixed_threads", "moola_seed"} <= set(vars(plugin))
