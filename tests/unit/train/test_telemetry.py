@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,26 @@ def test_tensorboard_scalars_read_back(tmp_path: Path) -> None:
         [r["type"]["share"] for r in trainer.history.telemetry], rel=1e-6
     )
     assert "validation/accuracy/type" in tags
+
+
+def test_tensorboard_without_the_package_is_a_named_error(monkeypatch, tmp_path: Path) -> None:
+    from moola.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    with pytest.raises(
+        ConfigError,
+        match=r"--tensorboard needs the tensorboard package: pip install 'moola\[tensorboard\]'",
+    ):
+        Trainer(tiny_config(steps=1, tensorboard_dir=str(tmp_path)))
+
+
+def test_the_flags_set_the_fields() -> None:
+    import argparse
+
+    from moola.train.fields import add_train_flags, train_overrides
+
+    parser = argparse.ArgumentParser()
+    add_train_flags(parser)
+    args = parser.parse_args(["--telemetry-every", "5", "--tensorboard", "tb"])
+    overrides = train_overrides(args)
+    assert overrides["telemetry_every"] == 5 and overrides["tensorboard_dir"] == "tb"
