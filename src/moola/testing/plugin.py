@@ -4,20 +4,20 @@
 * ``fixed_threads`` — torch's CPU thread count fixed at :data:`moola.seeding.GOLDEN_THREADS`
   for the test (a different count can change the order of float reductions), restored after;
 * ``seeded`` — Python, NumPy and torch seeded with ``moola_seed`` through
-  :func:`moola.seeding.seed_everything`, threads fixed; yields a ``torch.Generator`` seeded
-  the same, for code that takes its own.
+  :func:`moola.seeding.seed_everything`, threads fixed; returns a ``torch.Generator``
+  seeded the same, for code that takes its own.
 
-Importing this module needs only pytest and torch (not syrupy).
+pytest loads this module in every session of an environment where moola is installed, so it
+imports only pytest at load time: torch (and syrupy, never needed here) only when a test
+asks for one of the fixtures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import torch
-
-from moola.seeding import GOLDEN_THREADS, seed_everything
 
 
 @pytest.fixture
@@ -29,6 +29,10 @@ def moola_seed() -> int:
 @pytest.fixture
 def fixed_threads() -> Iterator[int]:
     """torch's CPU thread count fixed for the test; yields the count."""
+    import torch
+
+    from moola.seeding import GOLDEN_THREADS
+
     before = torch.get_num_threads()
     torch.set_num_threads(GOLDEN_THREADS)
     yield GOLDEN_THREADS
@@ -36,6 +40,9 @@ def fixed_threads() -> Iterator[int]:
 
 
 @pytest.fixture
-def seeded(moola_seed: int, fixed_threads: int) -> torch.Generator:
-    """Every RNG seeded with ``moola_seed`` and the thread count fixed: reruns are bit-identical."""
+def seeded(moola_seed: int, fixed_threads: int) -> Any:
+    """Every RNG seeded with ``moola_seed`` and the thread count fixed: reruns are bit-identical.
+    Returns a ``torch.Generator`` seeded with ``moola_seed``."""
+    from moola.seeding import seed_everything
+
     return seed_everything(moola_seed)

@@ -64,3 +64,16 @@ def test_plugin_imports_without_syrupy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "syrupy.extensions.json", None)  # as if not installed
     with pytest.raises(ImportError, match="need syrupy: pip install syrupy"):
         moola.testing.tolerant_extension(CurveTolerance(1, 0.0, 0.0, 2.0))
+
+
+def test_loading_the_plugin_imports_neither_torch_nor_syrupy() -> None:
+    """pytest loads the plugin in every session where moola is installed: it must stay cheap."""
+    import subprocess
+
+    code = "import sys, moola.testing.plugin; print(sorted({'torch', 'syrupy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_exported_name_resolves() -> None:
+    assert all(getattr(moola.testing, name) is not None for name in moola.testing.__all__)
