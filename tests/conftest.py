@@ -11,6 +11,9 @@ import os
 import pytest
 from hypothesis import settings
 
+# pytester: tests of moola.testing run pytest on example files (tests/unit/testing).
+pytest_plugins = ["pytester"]
+
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")

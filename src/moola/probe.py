@@ -11,6 +11,10 @@ For each task i with weight wᵢ it measures, exactly (one backward pass per tas
 * ``spread``: max/min over tasks of trunk_grad_norm / priority (1 = perfectly in proportion).
 
 Everything stays a device tensor; values are read back only by :meth:`ProbeReport.to_dict`.
+
+The math (:func:`task_gradients`, :func:`shares_of`, :func:`cosines_of`,
+:func:`worst_cosines`) knows nothing of JadeCompact: :mod:`moola.testing` builds its
+``gradient_shares`` for any model on the same functions, so there is one implementation.
 """
 
 from __future__ import annotations
@@ -26,6 +30,47 @@ from moola.models.jade_core import JadeCompact
 from moola.tasks import TaskSet
 
 
+def task_gradients(
+    losses: Sequence[torch.Tensor],
+    groups: Sequence[Sequence[torch.Tensor]],
+    *,
+    retain_graph: bool = False,
+) -> list[torch.Tensor]:
+    """Per group of tensors, a (T, P) matrix: row i is ∂Lᵢ/∂(the group), flattened.
+
+    Exact: one ``torch.autograd.grad`` per task, so no ``.grad`` field and no optimizer is
+    touched. A tensor that a task does not reach gets a zero gradient. The graph is kept
+    until the last task (or after it too, with ``retain_graph``).
+    """
+    inputs = [t for group in groups for t in group]
+    rows: list[list[torch.Tensor]] = [[] for _ in groups]
+    for i, loss in enumerate(losses):
+        keep = retain_graph or i < len(losses) - 1
+        grads = torch.autograd.grad(loss, inputs, retain_graph=keep, allow_unused=True)
+        offset = 0
+        for g, group in enumerate(groups):
+            rows[g].append(G.flatten(grads[offset : offset + len(group)], group))
+            offset += len(group)
+    return [torch.stack(r) for r in rows]
+
+
+def shares_of(norms: torch.Tensor) -> torch.Tensor:
+    """Each task's fraction of the summed gradient norms."""
+    return norms / norms.sum().clamp_min(1e-30)
+
+
+def cosines_of(flat: torch.Tensor) -> torch.Tensor:
+    """(T, T) cosine similarity of the rows of ``flat`` (a zero row has cosine 0)."""
+    unit = flat / flat.norm(dim=1).clamp_min(1e-30)[:, None]
+    return unit @ unit.T
+
+
+def worst_cosines(cosine: torch.Tensor) -> torch.Tensor:
+    """Per task: the most negative cosine with any other task (1 for a single task)."""
+    off_diagonal = cosine + 2.0 * torch.eye(cosine.shape[0], device=cosine.device)
+    return off_diagonal.min(dim=1).values.clamp_max(1.0)
+
+
 @dataclass(frozen=True)
 class ProbeReport:
     task_names: tuple[str, ...]
@@ -39,7 +84,7 @@ class ProbeReport:
 
     @property
     def share(self) -> torch.Tensor:
-        return self.trunk_grad_norm / self.trunk_grad_norm.sum().clamp_min(1e-30)
+        return shares_of(self.trunk_grad_norm)
 
     @property
     def effective_weight(self) -> torch.Tensor:
@@ -59,10 +104,7 @@ class ProbeReport:
     @property
     def worst_cosine(self) -> torch.Tensor:
         """Per task: the most negative cosine with any other task."""
-        off_diagonal = self.cosine + 2.0 * torch.eye(
-            len(self.task_names), device=self.cosine.device
-        )
-        return off_diagonal.min(dim=1).values
+        return worst_cosines(self.cosine)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain floats (this is where values are read back to the host)."""
@@ -106,18 +148,10 @@ def probe_from_graph(
     retain_graph: bool = False,
 ) -> ProbeReport:
     """Probe a graph that is already built (losses computed from ``trunk_out``)."""
-    rep_grads = []
-    per_task = []
-    inputs = [trunk_out, *trunk_params]
-    n_tasks = losses.shape[0]
-    for i in range(n_tasks):
-        keep = retain_graph or i < n_tasks - 1
-        grads = torch.autograd.grad(losses[i], inputs, retain_graph=keep, allow_unused=True)
-        rep_grads.append(grads[0] if grads[0] is not None else torch.zeros_like(trunk_out))
-        per_task.append(list(grads[1:]))
-    flat = torch.stack([G.flatten(g, trunk_params) for g in per_task])
+    rep, flat = task_gradients(
+        list(losses), [[trunk_out], list(trunk_params)], retain_graph=retain_graph
+    )
     raw = flat.norm(dim=1)
-    unit = flat / raw.clamp_min(1e-30)[:, None]
     weights = weights.detach().to(flat.dtype)
     return ProbeReport(
         task_names=tuple(task_names),
@@ -126,8 +160,8 @@ def probe_from_graph(
         priorities=priorities.to(flat.dtype),
         raw_trunk_grad_norm=raw,
         trunk_grad_norm=weights.abs() * raw,
-        rep_grad_norm=weights.abs() * torch.stack([g.norm() for g in rep_grads]),
-        cosine=unit @ unit.T,
+        rep_grad_norm=weights.abs() * rep.norm(dim=1),
+        cosine=cosines_of(flat),
     )
 
 

@@ -168,7 +168,9 @@ def train_progress_columns(total: int) -> tuple[Any, ...]:
 
 
 def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
-    """Per-head training loss, validation loss and constant baseline; None without matplotlib."""
+    """Per-head training loss, validation loss and constant baseline, and (when the run
+    recorded telemetry) each task's share of the trunk gradient over the steps; None
+    without matplotlib."""
     try:
         import matplotlib
 
@@ -178,8 +180,14 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         return None
     history, tasks = metrics["history"], metrics["tasks"]
     names = list(tasks)
-    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(11, 7), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    telemetry = metrics.get("telemetry") or []
+    cols, rows = (len(names) + 1) // 2, 2
+    fig = plt.figure(figsize=(11, 10 if telemetry else 7))
+    grid = fig.add_gridspec(rows + (1 if telemetry else 0), cols)
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(rows * cols)]
+    if telemetry:
+        plot_shares(fig.add_subplot(grid[rows, :]), telemetry, names)
+    for ax, name in zip(axes, names):
         ax.plot(history["step"], history[name], label="train")
         val = [(v["step"], v[name]) for v in metrics.get("validation", [])]
         if val:
@@ -200,8 +208,21 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         if split
         else ""
     )
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
     fig.suptitle(f"moola: per-head losses ({metrics['config']['balancer']}{split_text})")
     fig.tight_layout()
     atomic_write(path, lambda handle: fig.savefig(handle, dpi=110, format="png"))
     plt.close(fig)
     return path
+
+
+def plot_shares(ax: Any, telemetry: list[dict[str, Any]], names: list[str]) -> None:
+    """Each task's share of the (weighted) trunk gradient at the telemetry steps."""
+    steps = [record["step"] for record in telemetry]
+    for name in names:
+        ax.plot(steps, [record[name]["share"] for record in telemetry], ".-", label=name)
+    ax.set_title("share of the trunk gradient (telemetry)", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=len(names))

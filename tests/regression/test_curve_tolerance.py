@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.regression.loss_curve_snapshot import CurveTolerance, curve_differences
+from moola.testing import CurveTolerance, curve_differences
 
 TOL = CurveTolerance(early_steps=40, early_rtol=1e-3, atol=0.0, late_ratio=3.0)
 

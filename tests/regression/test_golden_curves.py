@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import pytest
 
+from moola.testing import CurveTolerance, tolerant_extension
 from tests.regression.golden_platform import (
     DEFAULT_PLATFORM,
     GOLDEN_DIR,
     GoldenChoice,
     choose_goldens,
 )
-from tests.regression.loss_curve_snapshot import CurveTolerance, curve_snapshot, tolerant_extension
+from tests.regression.loss_curve_snapshot import curve_snapshot
 
 #: A platform held to its own goldens (bit-identical reruns).
 SAME_PLATFORM = CurveTolerance(early_steps=80, early_rtol=1e-4, atol=1e-7, late_ratio=3.0)
@@ -71,7 +72,9 @@ def goldens(request: pytest.FixtureRequest) -> GoldenChoice:
 def test_loss_curves_match_golden(balancer, short_run, snapshot, goldens) -> None:
     result = short_run(balancer)
     extension = tolerant_extension(tolerance_for(goldens), goldens.folder, goldens.describe())
-    assert snapshot(extension_class=extension) == curve_snapshot(result)
+    # use_extension, not snapshot(extension_class=...): syrupy builds the failure diff after
+    # the call has restored its default extension, which would hide the tolerant diff.
+    assert snapshot.use_extension(extension) == curve_snapshot(result)
 
 
 def test_every_golden_file_belongs_to_a_test() -> None:

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from moola.tasks import DEFAULT_PRIORITIES
+from moola.testing import curve_differences
 from tests.regression.golden_platform import DEFAULT_PLATFORM, GOLDEN_DIR, Platform, choose_goldens
-from tests.regression.loss_curve_snapshot import curve_differences, curve_snapshot
+from tests.regression.loss_curve_snapshot import curve_snapshot
 from tests.regression.test_golden_curves import (
     BALANCERS,
     CROSS_PLATFORM,

@@ -30,7 +30,7 @@ pytestmark = [
 STEPS = 30
 RECIPE = [
     "--steps", str(STEPS), "--batch-size", "16", "--threads", "1", "--log-every", "5",
-    "--eval-every", "10", "--no-progress",
+    "--eval-every", "10", "--no-progress", "--telemetry-every", "7",
 ]  # fmt: skip
 
 
@@ -90,7 +90,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(
 
     resumed_metrics = json.loads((killed / "metrics.json").read_text())
     straight_metrics = json.loads((straight / "metrics.json").read_text())
-    for key in ("history", "weights", "validation", "tasks"):
+    for key in ("history", "weights", "validation", "tasks", "telemetry"):
         assert resumed_metrics[key] == straight_metrics[key], key
     assert resumed_metrics["history"]["step"] == list(range(5, STEPS + 1, 5))
     resumed_state, straight_state = load_checkpoint(killed), load_checkpoint(straight)

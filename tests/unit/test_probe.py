@@ -193,3 +193,34 @@ def test_report_stays_tensor_until_to_dict(setup):
         assert row["worst_cosine"] == pytest.approx(min(others))
     assert all(type(v) is float for r in d["cosine"] for v in r)
     assert sum(r["share"] for r in d["tasks"].values()) == pytest.approx(1.0)
+
+
+def test_plugin_gradient_shares_agree_with_probe_and_brute_force(setup):
+    """moola.testing's gradient_shares is the probe's math on any model: on JadeCompact with
+    unit weights it gives the probe's trunk norms, cosines and shares, and the brute force's."""
+    from moola.testing import gradient_shares
+
+    model, x, targets = setup
+    trunk_out = model.encode(x)
+    losses = TASKS.losses(model.decode(trunk_out), targets)
+    ones = torch.ones(4, dtype=torch.float64)
+    report = probe_from_graph(
+        losses,
+        trunk_out,
+        model.trunk_parameters(),
+        ones,
+        TASKS.priorities(),
+        TASKS.names,
+        retain_graph=True,
+    )
+    by_task = dict(zip(TASKS.names, losses))
+    on_params = gradient_shares(model, by_task, model.trunk_parameters(), retain_graph=True)
+    on_output = gradient_shares(model, by_task, trunk_out)
+    trunk, rep = brute_force(model, x, targets, [1.0] * 4)
+    assert on_params.tasks == TASKS.names
+    torch.testing.assert_close(on_params.norms, trunk.norm(dim=1), rtol=RTOL, atol=0)
+    torch.testing.assert_close(on_params.norms, report.trunk_grad_norm, rtol=0, atol=0)
+    torch.testing.assert_close(on_params.cosine, report.cosine, rtol=0, atol=0)
+    torch.testing.assert_close(on_params.shares, report.share, rtol=0, atol=0)
+    torch.testing.assert_close(on_params.worst_cosine, report.worst_cosine, rtol=0, atol=0)
+    torch.testing.assert_close(on_output.norms, rep.norm(dim=1), rtol=RTOL, atol=0)

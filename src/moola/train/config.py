@@ -131,6 +131,17 @@ class TrainConfig:
         200, help="steps between validation passes (0: only at the start and the end)"
     )
     checkpoint_every: int = setting(0, help="steps between checkpoints (0: only the final one)")
+    telemetry_every: int = setting(
+        100,
+        help="steps between measuring each task's trunk-gradient norm, share and worst cosine "
+        "(metrics.json 'telemetry'; 0: never). Does not change the training trajectory",
+    )
+    tensorboard_dir: str | None = setting(
+        None,
+        help="write losses, validation, shares, cosines and weights as TensorBoard scalars "
+        "into this folder (needs the 'tensorboard' extra)",
+        flag="--tensorboard",
+    )
     patience: int = setting(
         0, help="stop after N evaluations (every --eval-every steps) without a new best; 0: never"
     )
@@ -151,7 +162,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "patience"):
+        for name in ("eval_every", "checkpoint_every", "patience", "telemetry_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.patience and not self.eval_every:

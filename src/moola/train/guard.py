@@ -38,6 +38,8 @@ RESUMABLE_SETTINGS: frozenset[str] = frozenset(
         "eval_every",
         "checkpoint_every",
         "patience",  # when to stop early, not how to train
+        "telemetry_every",  # measures, never changes, the trajectory
+        "tensorboard_dir",
         "data",
     }
 )

@@ -29,6 +29,8 @@ class History:
     losses: dict[str, list[float]] = field(default_factory=dict)
     weights: dict[str, list[float]] = field(default_factory=dict)
     validation: list[dict[str, Any]] = field(default_factory=list)
+    #: per-task trunk-gradient measurements (moola.train.telemetry), one dict per measured step
+    telemetry: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in self.task_names:
@@ -56,6 +58,7 @@ class History:
             "losses": {k: list(v) for k, v in self.losses.items()},
             "weights": {k: list(v) for k, v in self.weights.items()},
             "validation": list(self.validation),
+            "telemetry": list(self.telemetry),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -63,6 +66,7 @@ class History:
         self.losses = {k: list(v) for k, v in state["losses"].items()}
         self.weights = {k: list(v) for k, v in state["weights"].items()}
         self.validation = list(state["validation"])
+        self.telemetry = list(state.get("telemetry", []))  # older checkpoints have none
 
 
 class LossMeter:

@@ -32,6 +32,8 @@ from moola.train.history import History, LossMeter
 from moola.train.metrics import Evaluation, evaluate
 from moola.train.result import TrainResult
 from moola.train.setup import Run, build_run, model_settings
+from moola.train.telemetry import Telemetry
+from moola.train.tensorboard import TensorBoardLog
 
 #: Called at every log interval with (step, mean natural-units losses by task).
 ProgressCallback = Callable[[int, dict[str, float]], None]
@@ -84,6 +86,10 @@ class Trainer:
         # longer run re-does) rather than a periodic one (which it keeps).
         self.final_validation_logged = False
         self.initial: Evaluation | None = None
+        self.telemetry = Telemetry(self.model, self.tasks, config.telemetry_every)
+        self.tensorboard = (
+            TensorBoardLog(config.tensorboard_dir) if config.tensorboard_dir is not None else None
+        )
         # The run's own RNG stream (dropout draws from torch's global generator): restored at
         # the start of fit() and saved at its end, so trainers can interleave and resume.
         self.rng = rng_state()
@@ -127,7 +133,10 @@ class Trainer:
             idx = self.batch_indices(self.step)
             x = self.data.x_train.index_select(0, idx)
             targets = {k: v.index_select(0, idx) for k, v in self.data.y_train.items()}
+            if self.telemetry.due(self.step):
+                self.telemetry.measure(self.step, x, targets)
             out = self.train_step(x, targets, self.step)
+            self.telemetry.record(out.weights)
             self.meter.track(self.step, out.losses * natural, out.weights, out.grad_norm)
             self.step += 1
             on_boundary = self.step % cfg.log_every == 0
@@ -142,6 +151,7 @@ class Trainer:
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                 evaluation = self.evaluate()
                 self.history.validation.append({"step": self.step, **evaluation.losses})
+                self.log_validation(evaluation)
                 self.best_tracker.update(self.step, evaluation, self.model)
                 self.best_record = self.best_tracker.best
                 self.model.train()
@@ -161,6 +171,9 @@ class Trainer:
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
+        self.log_validation(final)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         if cfg.eval_every and self.step % cfg.eval_every == 0:
             # On the grid an uninterrupted run evaluates here too: commit it (idempotent).
             self.best_tracker.update(self.step, final, self.model)
@@ -188,13 +201,24 @@ class Trainer:
         """Append the open interval's means to the history; ``reset`` closes the interval."""
         losses, weights = self.meter.means()
         self.history.append(self.step, losses, weights)
+        records = self.telemetry.read()
+        self.history.telemetry.extend(records)
         self.partial_row_logged = not reset
         if reset:
             self.meter.reset()
+        if self.tensorboard is not None:
+            names = self.tasks.names
+            self.tensorboard.train(self.step, dict(zip(names, losses)), dict(zip(names, weights)))
+            self.tensorboard.telemetry(records)
         return dict(zip(self.tasks.names, losses))
+
+    def log_validation(self, evaluation: Evaluation) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.validation(self.step, evaluation.losses, evaluation.metrics)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
+        self.history.telemetry.extend(self.telemetry.read())  # none is lost with the checkpoint
         return {
             "config": self.config.to_dict(),
             "step": self.step,

@@ -179,6 +179,7 @@ def verdict(
     baseline: float,
     metrics: Mapping[str, float],
     margin: float = LEARNED_MARGIN,
+    rule: MetricRule | None = None,
 ) -> Verdict:
     """The one rule that says whether a head learned: loss **and** metric beat the constant.
 
@@ -188,7 +189,8 @@ def verdict(
     (:mod:`moola.train.paired`), its lower bound on ``baseline − loss`` must be above zero. Metric: the head's validation metric
     beats the constant predictor's (see :data:`METRIC_RULES`). A head that learned only the
     prior passes the loss test and fails the metric test. A task without a rule (or without
-    its metric) is judged by the loss alone, and ``why`` says so.
+    its metric) is judged by the loss alone, and ``why`` says so. ``rule`` replaces the
+    task's entry in :data:`METRIC_RULES` (``moola.testing.assert_learns`` judges any head).
     """
     ratio = final / baseline if baseline > 0 else float("inf")
     loss_ok = loss_learned(initial, final, baseline, margin)
@@ -204,7 +206,7 @@ def verdict(
         if not interval_ok:  # the interval does not exclude "no better than the prior"
             loss_part += " (reaches 1x)" if metrics["ratio_low"] < 1 else " (all >= 1x)"
         loss_ok = loss_ok and interval_ok
-    rule = METRIC_RULES.get(task)
+    rule = rule if rule is not None else METRIC_RULES.get(task)
     if rule is None or rule.key not in metrics or rule.baseline_key not in metrics:
         return Verdict(loss_ok, f"{loss_part}; no metric to check")
     value, const = float(metrics[rule.key]), float(metrics[rule.baseline_key])

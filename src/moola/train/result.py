@@ -94,6 +94,7 @@ class TrainResult:
             "history": self.history.to_dict(),
             "weights": self.history.weights,
             "validation": self.history.validation,
+            "telemetry": self.history.telemetry,
             "tasks": self.task_summary(),
             "best": self.best_summary(),
             "stopped_early": self.stopped_early,
