@@ -61,7 +61,7 @@ class Fingerprint:
     def update(self, chunk: torch.Tensor) -> None:
         flat = chunk.detach().cpu().contiguous()
         if flat.numel():
-            self._digest.update(memoryview(flat.view(torch.uint8).numpy()))
+            self._digest.update(flat.view(torch.uint8).numpy().data)
 
     def add(self, name: str, tensor: torch.Tensor) -> None:
         """A whole (small) array: header and bytes."""
