@@ -79,9 +79,7 @@ def train_peak_kb(data: Path, out: Path) -> int:
 
 @pytest.mark.slow
 def test_peak_memory_per_window(tmp_path: Path) -> None:
-    peaks = {
-        n: train_peak_kb(labelled_windows(n, tmp_path), tmp_path / f"run_{n}") for n in SIZES
-    }
+    peaks = {n: train_peak_kb(labelled_windows(n, tmp_path), tmp_path / f"run_{n}") for n in SIZES}
     small, large = SIZES
     slope = (peaks[large] - peaks[small]) / (large - small)
     fixed = peaks[small] - slope * small
