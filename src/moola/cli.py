@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, help=f"runs at once (default: the number of cores, {os.cpu_count()})"
     )
     sweep.add_argument("--address", help="Ray cluster address (--executor ray), e.g. auto")
+    sweep.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="also rerun the runs that failed twice (held back otherwise)",
+    )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(func=run_sweep)
 
@@ -384,7 +389,12 @@ def run_sweep(args: argparse.Namespace) -> int:
         print(f"moola sweep: {len(runs)} runs ({args.executor} executor) in {out}", file=sys.stderr)
         with SweepProgress(enabled=not args.no_progress) as progress:
             summary = drive(
-                runs, out, executor, on_start=progress.start, on_outcome=progress.outcome
+                runs,
+                out,
+                executor,
+                on_start=progress.start,
+                on_outcome=progress.outcome,
+                retry_failed=args.retry_failed,
             )
         _print_league(out)
     print(
@@ -394,6 +404,12 @@ def run_sweep(args: argparse.Namespace) -> int:
     )
     for name, error in summary.failed.items():
         print(f"  failed: {name}: {error.get('type')}: {error.get('message')}", file=sys.stderr)
+    for name in summary.held_back:
+        print(
+            f"  not retried: {name} failed twice (see its error.json); rerun with "
+            "--retry-failed to try it again",
+            file=sys.stderr,
+        )
     return 0 if summary.ok else 1
 
 

@@ -75,10 +75,15 @@ def _first_true(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
-def _read_features_column(column: Any, window: int, pa: Any, pc: Any) -> np.ndarray:
+def _read_features_column(
+    column: Any, window: int, pa: Any, pc: Any, *, row0: int = 0, out: np.ndarray | None = None
+) -> np.ndarray:
     """Turn the nested ``features`` column (rows of bars of 4 prices) into an (N, K, 4) array.
 
     Works on list, large_list and fixed_size_list columns without a Python loop over rows.
+    ``column`` may be one batch of the file: ``row0`` is its first row (for the messages) and
+    ``out`` the (N, K, 4) float64 rows it fills, so a file is read batch by batch into one
+    array instead of holding Arrow's copy and numpy's at once.
     """
     if (
         not pa.types.is_list(column.type)
@@ -92,13 +97,13 @@ def _read_features_column(column: Any, window: int, pa: Any, pc: Any) -> np.ndar
     n = len(column)
     if column.null_count:
         row = _first_true(column.is_null().to_numpy(zero_copy_only=False))
-        raise DataValidationError(f"row {row}: 'features' is missing (null)")
+        raise DataValidationError(f"row {row0 + row}: 'features' is missing (null)")
     lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
     bad = lengths != window
     if bad.any():
         row = _first_true(bad)
         raise DataValidationError(
-            f"row {row}: expected {window} bars in 'features', got {lengths[row]}"
+            f"row {row0 + row}: expected {window} bars in 'features', got {lengths[row]}"
         )
 
     bars = pc.list_flatten(column)
@@ -113,13 +118,13 @@ def _read_features_column(column: Any, window: int, pa: Any, pc: Any) -> np.ndar
         )
     if bars.null_count:
         row, bar = divmod(_first_true(bars.is_null().to_numpy(zero_copy_only=False)), window)
-        raise DataValidationError(f"row {row}, bar {bar}: the bar is missing (null)")
+        raise DataValidationError(f"row {row0 + row}, bar {bar}: the bar is missing (null)")
     widths = pc.list_value_length(bars).to_numpy(zero_copy_only=False)
     bad = widths != 4
     if bad.any():
         row, bar = divmod(_first_true(bad), window)
         raise DataValidationError(
-            f"row {row}, bar {bar}: expected 4 values [open, high, low, close], "
+            f"row {row0 + row}, bar {bar}: expected 4 values [open, high, low, close], "
             f"got {widths[row * window + bar]}"
         )
 
@@ -131,8 +136,11 @@ def _read_features_column(column: Any, window: int, pa: Any, pc: Any) -> np.ndar
             f"column 'features' must hold numbers, got type {values.type}: {exc}"
         ) from exc
     # Nulls become NaN here; validate_ohlc then reports them with their row and bar.
-    prices = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    return prices.reshape(n, window, 4)
+    prices = values.to_numpy(zero_copy_only=False).reshape(n, window, 4)
+    if out is None:
+        return prices.astype(np.float64)
+    out[...] = prices
+    return out
 
 
 def _index_column(column: Any, name: str, pa: Any) -> np.ndarray:
@@ -157,29 +165,75 @@ def load_parquet(path: str | os.PathLike[str], *, window: int = DEFAULT_WINDOW) 
     if not path.is_file():
         raise DataValidationError(f"parquet file {str(path)!r} does not exist")
     try:
-        table = pq.read_table(path)
+        # The small columns whole; the prices (``features``, nearly all of the file) in batches.
+        parquet = pq.ParquetFile(path)
+        small = [c for c in parquet.schema_arrow.names if c != "features"]
+        table = parquet.read(columns=small)
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
+    names = parquet.schema_arrow.names
     try:
-        return _windows_from_table(table, window, pa, pc)
+        return _windows_from_table(
+            table,
+            window,
+            pa,
+            pc,
+            features=_batches(parquet, pa) if "features" in names else None,
+            names=names,
+        )
     except DataValidationError as exc:
         raise DataValidationError(f"{path}: {exc}") from exc
 
 
-def _windows_from_table(table: Any, window: int, pa: Any, pc: Any) -> OHLCWindows:
-    """Check and convert a table in the original schema; errors name the row (and bar)."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+#: Rows of the ``features`` column converted at a time (about 14 MB of prices at K = 105).
+READ_BATCH_ROWS = 4096
+
+
+def _batches(parquet: Any, pa: Any) -> Iterator[Any]:
+    """The ``features`` column of a parquet file, batch by batch."""
+    try:
+        for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=["features"]):
+            yield batch.column(0)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"could not read the 'features' column: {exc}") from exc
+
+
+def _windows_from_table(
+    table: Any,
+    window: int,
+    pa: Any,
+    pc: Any,
+    *,
+    features: Iterator[Any] | None = None,
+    names: Sequence[str] | None = None,
+) -> OHLCWindows:
+    """Check and convert a table in the original schema; errors name the row (and bar).
+
+    ``features``, when given, yields the ``features`` column in batches (``table`` then
+    holds the other columns, ``names`` all of the file's): they fill one (N, K, 4) array,
+    batch by batch.
+    """
+    present = list(names) if names is not None else list(table.column_names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
     if missing:
-        a_series = {"open", "high", "low", "close"} <= {c.lower() for c in table.column_names}
+        a_series = {"open", "high", "low", "close"} <= {c.lower() for c in present}
         raise DataValidationError(
-            f"missing column(s) {missing}; the file has columns {table.column_names}, "
+            f"missing column(s) {missing}; the file has columns {present}, "
             f"and needs {list(REQUIRED_COLUMNS)}"
             + ("; it looks like a bar series: label it first (moola label)" if a_series else "")
         )
     if table.num_rows == 0:
         raise DataValidationError("the file has no rows")
 
-    ohlc = _read_features_column(table.column("features").combine_chunks(), window, pa, pc)
+    if features is None:
+        ohlc = _read_features_column(table.column("features").combine_chunks(), window, pa, pc)
+    else:
+        ohlc = np.empty((table.num_rows, window, 4), dtype=np.float64)
+        row0 = 0
+        for column in features:
+            n = len(column)
+            _read_features_column(column, window, pa, pc, row0=row0, out=ohlc[row0 : row0 + n])
+            row0 += n
     labels = table.column("label").to_pylist()
     label = np.array([_label_id(v, f"row {i}") for i, v in enumerate(labels)], dtype=np.int64)
     start = _index_column(table.column("expansion_start").combine_chunks(), "expansion_start", pa)

@@ -3,7 +3,9 @@
 A run is finished when its folder holds a readable ``metrics.json`` (written atomically, last)
 whose config is the grid point's. A killed sweep therefore resumes by running it again: the
 finished runs are left untouched, an unfinished one restarts (or continues from its
-checkpoint), and a failed one (``error.json``) is retried.
+checkpoint), and a failed one (``error.json``) is retried, unless it has failed
+``MAX_FAILURES`` times already: such a run is held back (a diverging config would fail
+again on every rerun) until the sweep is run with ``retry_failed`` (``--retry-failed``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from moola.train.run import METRICS_NAME
 
 MANIFEST_NAME = "sweep.json"
 ERROR_NAME = "error.json"
+#: Failures after which a run is not retried without ``retry_failed``.
+MAX_FAILURES = 2
 #: Config keys that may differ between a finished run and its grid point (not results).
 VOLATILE_KEYS = frozenset({"out_dir", "progress"})
 
@@ -37,10 +41,12 @@ class SweepSummary:
     skipped: list[str] = field(default_factory=list)  # finished before this invocation
     finished: list[str] = field(default_factory=list)
     failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Runs not retried: they failed MAX_FAILURES times (their error.json says why).
+    held_back: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.held_back
 
 
 def read_finished_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -75,6 +81,16 @@ def _json_roundtrip(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def failure_count(run_dir: Path) -> int:
+    """How many times in a row the run has failed (its ``error.json``; 0 without one)."""
+    try:
+        error = json.loads((run_dir / ERROR_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    count = error.get("failures", 1) if isinstance(error, dict) else 1
+    return count if isinstance(count, int) and count >= 1 else 1
+
+
 def write_manifest(out: Path, grid: Grid, runs: list[RunSpec], executor: str) -> Path:
     return atomic_write_json(
         out / MANIFEST_NAME,
@@ -93,8 +109,11 @@ def run_sweep(
     *,
     on_start: Callable[[int, int, int], None] | None = None,
     on_outcome: OutcomeCallback | None = None,
+    retry_failed: bool = False,
 ) -> SweepSummary:
     """Run every unfinished run of ``runs`` on ``executor`` (entered here) and record outcomes.
+
+    A run that failed ``MAX_FAILURES`` times is held back unless ``retry_failed``.
 
     ``on_start(total, already_finished, slots)`` is called once before the first run.
     """
@@ -103,6 +122,8 @@ def run_sweep(
     for spec in runs:
         if is_finished(spec, out / spec.name):
             summary.skipped.append(spec.name)
+        elif not retry_failed and failure_count(out / spec.name) >= MAX_FAILURES:
+            summary.held_back.append(spec.name)
         else:
             todo.append(spec)
     by_name = {spec.name: spec for spec in todo}
@@ -132,9 +153,15 @@ def _task(spec: RunSpec, out: Path, shared: bool) -> RunTask:
 def record_outcome(run_dir: Path, outcome: RunOutcome) -> None:
     """Write a remote run's files (metrics.json last) or the failure's ``error.json``."""
     if not outcome.ok:
+        failures = failure_count(run_dir) + 1
         atomic_write_json(
             run_dir / ERROR_NAME,
-            {"run": outcome.name, "seconds": outcome.seconds, **(outcome.error or {})},
+            {
+                "run": outcome.name,
+                "seconds": outcome.seconds,
+                **(outcome.error or {}),
+                "failures": failures,
+            },
         )
         return
     if outcome.files is not None:

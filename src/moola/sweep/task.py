@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moola.data import OHLCWindows
 from moola.errors import MoolaError
 from moola.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from moola.train.config import TrainConfig
@@ -46,8 +47,11 @@ class RunOutcome:
     resumed_at: int | None = None  # the checkpoint step the run continued from
 
 
-def execute_run(task: RunTask) -> RunOutcome:
-    """Train one run to completion; any failure is returned, not raised."""
+def execute_run(task: RunTask, windows: OHLCWindows | None = None) -> RunOutcome:
+    """Train one run to completion; any failure is returned, not raised.
+
+    ``windows``, when given, are the run's data, loaded by the driver (Ray passes them
+    through its object store): the worker then never opens the ``data`` path."""
     started = time.perf_counter()
     resumed_at: int | None = None
     try:
@@ -56,9 +60,9 @@ def execute_run(task: RunTask) -> RunOutcome:
             # held like a `moola train --out` (which it refuses while this run trains)
             with claim_out_dir(out, f"moola sweep run {task.name}"):
                 if task.config.get("folds"):  # a fold axis: K folds, no checkpoint to resume
-                    folds_and_write(TrainConfig.from_dict(task.config), out)
+                    folds_and_write(TrainConfig.from_dict(task.config), out, windows=windows)
                 else:
-                    trainer = _build(task.config, out / CHECKPOINT_NAME)
+                    trainer = _build(task.config, out / CHECKPOINT_NAME, windows)
                     resumed_at = trainer.step or None
                     train_and_write(trainer, out)
             files = None
@@ -68,9 +72,9 @@ def execute_run(task: RunTask) -> RunOutcome:
                 if task.checkpoint is not None:
                     (staging / CHECKPOINT_NAME).write_bytes(task.checkpoint)
                 if task.config.get("folds"):
-                    folds_and_write(TrainConfig.from_dict(task.config), staging)
+                    folds_and_write(TrainConfig.from_dict(task.config), staging, windows=windows)
                 else:
-                    trainer = _build(task.config, staging / CHECKPOINT_NAME)
+                    trainer = _build(task.config, staging / CHECKPOINT_NAME, windows)
                     resumed_at = trainer.step or None
                     train_and_write(trainer, staging)
                 files = {p.name: p.read_bytes() for p in staging.iterdir() if p.is_file()}
@@ -87,14 +91,14 @@ def execute_run(task: RunTask) -> RunOutcome:
     )
 
 
-def _build(config: dict[str, Any], checkpoint: Path) -> Trainer:
+def _build(config: dict[str, Any], checkpoint: Path, windows: OHLCWindows | None = None) -> Trainer:
     """A fresh trainer, or one resumed from ``checkpoint`` when a killed sweep left one of
     this run: the resume guard's own rules decide (a shorter run may be extended, which is
     bit-identical); anything else starts afresh."""
     requested = TrainConfig.from_dict(config)
     if checkpoint.is_file() and _resumable(load_checkpoint(checkpoint), requested):
-        return Trainer.resume(checkpoint, **config)
-    return Trainer(requested)
+        return Trainer.resume(checkpoint, windows=windows, **config)
+    return Trainer(requested, windows=windows)
 
 
 def _resumable(state: dict[str, Any], requested: TrainConfig) -> bool:

@@ -49,19 +49,42 @@ class ResumeMismatchError(MoolaError):
     """A resume would continue a run on other data or with other settings."""
 
 
+class Fingerprint:
+    """The data fingerprint, fed piece by piece: each named array's header (dtype and shape)
+    once, then its bytes in row order, in any number of chunks. The digest is the same as
+    hashing each whole array at once, so the features never need a full-size byte copy."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def start(self, name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+        self._digest.update(f"{name}:{dtype}:{shape};".encode())
+
+    def update(self, chunk: torch.Tensor) -> None:
+        flat = chunk.detach().cpu().contiguous()
+        if flat.numel():
+            self._digest.update(flat.view(torch.uint8).numpy().data)
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
+        """A whole (small) array: header and bytes."""
+        self.start(name, tensor.dtype, tuple(tensor.shape))
+        self.update(tensor)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def data_fingerprint(dataset: WindowDataset) -> str:
     """sha256 of the features and the targets (shapes, dtypes and bytes), as hex."""
-    digest = hashlib.sha256()
+    fingerprint = Fingerprint()
     for name, tensor in (
         ("x", dataset.x),
         ("label", dataset.label),
         ("expansion_start", dataset.expansion_start),
         ("expansion_end", dataset.expansion_end),
     ):
-        flat = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{flat.dtype}:{tuple(flat.shape)};".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
-    return digest.hexdigest()
+        fingerprint.add(name, tensor)
+    return fingerprint.hexdigest()
 
 
 def frozen_differences(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> list[str]:

@@ -285,9 +285,12 @@ class Trainer:
         )
 
     @classmethod
-    def resume(cls, path: str | Path, **overrides: Any) -> Trainer:
+    def resume(
+        cls, path: str | Path, *, windows: OHLCWindows | None = None, **overrides: Any
+    ) -> Trainer:
         """Rebuild a run from its checkpoint; ``overrides`` may only change the settings in
-        :data:`moola.train.guard.RESUMABLE_SETTINGS` (``steps`` and the like)."""
+        :data:`moola.train.guard.RESUMABLE_SETTINGS` (``steps`` and the like). ``windows``:
+        the data already loaded (its fingerprint is checked all the same)."""
         state = load_checkpoint(path)
         try:
             saved = TrainConfig.from_dict(state["config"])
@@ -295,7 +298,7 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path} has a bad config: {exc}") from None
         config = TrainConfig.from_dict({**saved.to_dict(), **overrides})
         check_resume(saved.to_dict(), config.to_dict(), state["step"], path)
-        trainer = cls(config)
+        trainer = cls(config, windows=windows)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
         check_same_data(state["fingerprint"], trainer.data.fingerprint, path, saved.data)
         check_model_shapes(state["model"], trainer.model, path)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from moola.atomic import atomic_write_json
+from moola.data import OHLCWindows
 from moola.report import plot_loss_curves
 from moola.train.config import TrainConfig
 from moola.train.folds import FOLDS_NAME, FoldScores, run_folds
@@ -77,13 +78,14 @@ def folds_and_write(
     config: TrainConfig,
     out_dir: str | Path | None = None,
     *,
+    windows: OHLCWindows | None = None,
     on_fold: Callable[[FoldScores], None] | None = None,
 ) -> dict[str, Any]:
     """``config.folds`` walk-forward folds (:func:`moola.train.folds.run_folds`); writes
     ``folds.json`` and then a ``metrics.json`` (last, as for one split) whose ``tasks`` are the
     pooled verdicts, so ``moola league`` ranks fold runs like any other. Returns the metrics."""
     started = time.perf_counter()
-    doc = run_folds(config, config.folds, on_fold=on_fold)
+    doc = run_folds(config, config.folds, windows=windows, on_fold=on_fold)
     metrics: dict[str, Any] = {
         "config": config.to_dict(),
         "tasks": doc["pooled"]["tasks"],

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from moola.balancing import Balancer, make_balancer
-from moola.data import OHLCWindows, WindowDataset, load_windows
+from moola.data import OHLCWindows, load_windows
 from moola.data.overlap import Split, choose_split
 from moola.data.synthetic import SyntheticConfig
 from moola.errors import ConfigError
@@ -28,9 +28,9 @@ from moola.models import JadeCompact, JadeConfig
 from moola.seeding import seed_everything
 from moola.tasks import TaskSet, make_tasks
 from moola.train.config import TrainConfig
-from moola.train.guard import data_fingerprint
 from moola.train.paired import BlockBootstrap
 from moola.train.priors import fit_priors, prior_losses
+from moola.train.split_features import split_features
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
 
@@ -95,29 +95,33 @@ def build_data(
     *,
     windows: OHLCWindows | None = None,
 ) -> RunData:
-    """Load (unless ``windows`` is given), check, featurise and split the data, and build the
+    """Load (unless ``windows`` is given), check, split and featurise the data, and build the
     targets and the constant baselines. The whole data set is checked for finite features
-    once here, so the model can skip its per-batch check."""
+    once here, so the model can skip its per-batch check. Each window's features are held
+    once, as float32, in its split's array; the OHLC is not kept."""
     windows = windows if windows is not None else load_data(config)
     windows.validate()
-    dataset = WindowDataset(windows, feature_set=config.features)
-    if not bool(torch.isfinite(dataset.x).all()):
-        raise ConfigError("the features built from this data contain NaN or inf")
     # The split (random, chronological, or purged on detected shared bars) and its report.
     split = choose_split(
         windows, val_fraction=config.val_fraction, seed=config.seed, embargo=config.embargo
     )
     train_idx, val_idx = split.train, split.val
+    # Features once, as float32, chunk by chunk into their split (moola.train.split_features).
+    feats = split_features(windows, train_idx, val_idx, feature_set=config.features)
+    window = windows.window
 
-    def to_device(subset: WindowDataset) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        targets = tasks.build_targets(
-            subset.label, subset.expansion_start, subset.expansion_end, dataset.window
+    def targets(idx: np.ndarray) -> dict[str, torch.Tensor]:
+        built = tasks.build_targets(
+            torch.from_numpy(windows.label[idx]),
+            torch.from_numpy(windows.expansion_start[idx]),
+            torch.from_numpy(windows.expansion_end[idx]),
+            window,
         )
-        return subset.x.to(device), {k: v.to(device) for k, v in targets.items()}
+        return {k: v.to(device) for k, v in built.items()}
 
-    fingerprint = data_fingerprint(dataset)
-    x_train, y_train = to_device(dataset.subset(train_idx))
-    x_val, y_val = to_device(dataset.subset(val_idx))
+    x_train, y_train = feats.x_train.to(device), targets(train_idx)
+    x_val, y_val = feats.x_val.to(device), targets(val_idx)
+    fingerprint = feats.fingerprint
     return RunData(
         x_train=x_train,
         y_train=y_train,
@@ -127,9 +131,9 @@ def build_data(
         val_idx=np.asarray(val_idx),
         # Prior-only baselines, fitted on the training split only and evaluated on validation.
         baselines=prior_losses(tasks, fit_priors(tasks, y_train), y_val),
-        feature_names=dataset.feature_names,
+        feature_names=feats.feature_names,
         fingerprint=fingerprint,
-        window=dataset.window,
+        window=window,
         split=split,
         bootstrap=BlockBootstrap(split.val_order, overlap_run=split.overlap_run, seed=config.seed),
     )

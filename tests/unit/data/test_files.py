@@ -92,6 +92,26 @@ def test_parquet_wrong_window_length_names_row(tmp_path):
         load_parquet(_write(tmp_path / "w.parquet", cols))
 
 
+@pytest.mark.parametrize("rows", [1, 4, 10_000])
+def test_parquet_prices_are_read_in_batches(tmp_path, monkeypatch, rows):
+    """The prices come batch by batch into one array: same windows, and an error in a later
+    batch names its row in the file, not in the batch."""
+    import moola.data.files as files
+
+    monkeypatch.setattr(files, "READ_BATCH_ROWS", rows)
+    w = _windows(n=10)
+    save_parquet(w, tmp_path / "w.parquet")
+    _assert_same(load_parquet(tmp_path / "w.parquet"), w)
+    cols = _columns(w)
+    cols["features"][7] = cols["features"][7][:104]
+    with pytest.raises(DataValidationError, match=r"row 7: expected 105 bars.*got 104"):
+        load_parquet(_write(tmp_path / "bad.parquet", cols))
+    cols = _columns(w)
+    cols["features"][9][3] = cols["features"][9][3][:3]
+    with pytest.raises(DataValidationError, match=r"row 9, bar 3: expected 4 values.*got 3"):
+        load_parquet(_write(tmp_path / "bad2.parquet", cols))
+
+
 def test_parquet_window_argument_is_checked(tmp_path):
     path = _write(tmp_path / "w.parquet", _columns(_windows()))
     with pytest.raises(DataValidationError, match=r"row 0: expected 64 bars"):

@@ -290,6 +290,7 @@ def test_every_executor_gives_bit_identical_runs(tmp_path: Path) -> None:
     for name in names:
         ray_dir = tmp_path / "ray" / name
         assert {p.name for p in ray_dir.iterdir()} == {
+            LOCK_NAME,  # the driver held the run's folder while its task trained
             "metrics.json",
             "loss_curves.png",
             "checkpoint.pt",

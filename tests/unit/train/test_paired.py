@@ -97,3 +97,15 @@ def test_metrics_json_carries_the_split_and_the_intervals_bit_identically() -> N
     for name, task in first["tasks"].items():
         assert "paired_low" in task["metrics"] and "95% CI" in task["why"], name
     assert first["tasks"] == again["tasks"]
+
+
+@pytest.mark.parametrize("n_boot", [1, 49, 50, 123])
+def test_chunked_resamples_equal_all_at_once(n_boot: int) -> None:
+    """The resamples indexed BOOT_CHUNK at a time give the interval that indexing all
+    (n_boot, n) positions at once gives, bit for bit (the memory fix changes no number)."""
+    rng = np.random.default_rng(11)
+    n = 300
+    head, prior = rng.random(n).astype(np.float32), rng.random(n)
+    boot = BlockBootstrap(rng.permutation(n), overlap_run=4, seed=2, n_boot=n_boot)
+    at_once = paired_interval(head, prior, boot, bootstrap_indices(boot))
+    assert paired_interval(head, prior, boot) == at_once
