@@ -1,4 +1,4 @@
-"""Fix of issue 19: tables and the train progress bar fit an 80-column terminal (they were
+"""The report (moola.report): tables and the train progress bar fit an 80-column terminal (they were
 fixed at 160 columns and wrapped into garbage; the bar cut the step count and time left)."""
 
 from __future__ import annotations
