@@ -88,10 +88,12 @@ class RayExecutor:
                 "runtime_env": {"py_modules": [moola]},
                 **self._init_options,
             }
+            # No --address: always a new local instance with --workers CPUs ("local"), never a
+            # cluster that happens to run on this machine (ray.init() would join one).
             if self._address is None and self._workers is not None:
                 options.setdefault("num_cpus", self._workers)
             try:
-                ray.init(address=self._address, **options)
+                ray.init(address=self._address or "local", **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ConfigError(
                     f"could not start or reach Ray at {self._address or 'a new local instance'}: {exc}"

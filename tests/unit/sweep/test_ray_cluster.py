@@ -4,6 +4,7 @@ bit-identical to the local pool's. While a task trains, its run folder is locked
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def cluster() -> Any:
     import ray
     from ray.cluster_utils import Cluster
 
+    address_before = os.environ.get("RAY_ADDRESS")
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     nodes.add_node(num_cpus=1)
     nodes.wait_for_nodes()
@@ -41,6 +43,12 @@ def cluster() -> Any:
     if ray.is_initialized():
         ray.shutdown()
     nodes.shutdown()
+    # The cluster exports RAY_ADDRESS; left set, a later ray.init() in this process would try
+    # to join the cluster that is gone instead of starting a local instance.
+    if address_before is None:
+        os.environ.pop("RAY_ADDRESS", None)
+    else:
+        os.environ["RAY_ADDRESS"] = address_before
 
 
 def test_two_nodes_read_the_data_from_the_object_store_only(
@@ -88,3 +96,17 @@ def test_two_nodes_read_the_data_from_the_object_store_only(
         summary, _ = sweep(grid, tmp_path / "held", RayExecutor(address=cluster.address))
     assert list(summary.failed) == [outcomes[0].name] and summary.finished == [outcomes[1].name]
     assert "in use by another moola run" in summary.failed[outcomes[0].name]["message"]
+
+
+def test_without_an_address_the_executor_starts_its_own_instance(cluster: Any) -> None:
+    """With a cluster running on this machine (another sweep's, another test's), a sweep
+    without --address starts a local instance with its --workers CPUs; ray.init() alone would
+    join the running cluster and then refuse the CPU count."""
+    import ray
+
+    from moola.sweep.ray_executor import RayExecutor
+
+    os.environ.pop("RAY_ADDRESS", None)
+    with RayExecutor(workers=3):
+        assert ray.cluster_resources().get("CPU") == 3  # not the cluster's 1 + 1
+        assert ray.get_runtime_context().gcs_address != cluster.address
