@@ -45,6 +45,8 @@ def tests(session: nox.Session) -> None:
         "-n",
         "auto",
         "--dist=loadgroup",
+        "-m",
+        "not memory",  # measurements that a shared machine makes noisy: nox -s memory
         *session.posargs,
         env={"OMP_NUM_THREADS": "1"},
     )
@@ -83,6 +85,14 @@ def bench(session: nox.Session) -> None:
     session.run(
         "pytest", "tests/benchmarks", "--benchmark-only", "--benchmark-autosave", *session.posargs
     )
+
+
+@nox.session
+def memory(session: nox.Session) -> None:
+    """Peak RSS per window of ``moola train`` (two sizes in subprocesses; BENCHMARKS.md,
+    "Memory per window"). Run it on an otherwise idle machine."""
+    install_project(session, "test")
+    session.run("pytest", "tests/benchmarks/test_memory.py", "-m", "memory", "-s", *session.posargs)
 
 
 @nox.session
