@@ -35,7 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from moola.data.splits import chronological_split, train_val_split
+from moola.data.splits import (
+    check_split_settings,
+    chronological_split,
+    purged_masks,
+    train_val_split,
+)
 from moola.data.windows import OHLCWindows
 from moola.errors import ConfigError
 
@@ -190,25 +195,19 @@ def series_split(
     val_fraction: float = 0.2,
     embargo: int = DEFAULT_EMBARGO,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Purged chronological split of every series on its own (the rule of chronological_split).
-
-    Validation: the windows that start at or after their series' cut. Training: the windows
-    that end at least ``embargo`` bars before it. The rest are purged.
-    """
-    if embargo < 0:
-        raise ConfigError(f"embargo must be >= 0 bars, got {embargo}")
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    """Purged chronological split of every series on its own (the rule of
+    :func:`moola.data.splits.purged_masks`); a series may leave one side empty."""
+    check_split_settings(val_fraction, embargo)
     starts = np.asarray(start_bar, dtype=np.int64)
     ids = np.asarray(series, dtype=np.int64)
     train_mask = np.zeros(len(starts), dtype=bool)
     val_mask = np.zeros(len(starts), dtype=bool)
     for s in np.unique(ids):
         rows = ids == s
-        first, end = int(starts[rows].min()), int(starts[rows].max()) + window
-        cut = end - round((end - first) * float(val_fraction))
-        val_mask |= rows & (starts >= cut)
-        train_mask |= rows & (starts + window + embargo <= cut)
+        train_rows, val_rows, _ = purged_masks(
+            starts[rows], window=window, val_fraction=val_fraction, embargo=embargo
+        )
+        train_mask[rows], val_mask[rows] = train_rows, val_rows
     return np.flatnonzero(train_mask).astype(np.int64), np.flatnonzero(val_mask).astype(np.int64)
 
 
@@ -230,7 +229,7 @@ def choose_split(
 ) -> Split:
     """The split moola trains with, and its report.
 
-    ``start_bar`` given: :func:`chronological_split` (with ``embargo`` when > 0). No
+    ``start_bar`` given: :func:`chronological_split` (with ``embargo``). No
     ``start_bar``: shared bars are detected; windows that share bars are split series by
     series (purged, embargoed), windows that share nothing get the seeded random split.
     """
@@ -258,16 +257,9 @@ def choose_split(
         return Split(train, val, order, max(runs), info)
     if windows.start_bar is not None:
         starts = windows.start_bar
-        if embargo:
-            train, val = series_split(
-                starts,
-                np.zeros(n, dtype=np.int64),
-                window=k,
-                val_fraction=val_fraction,
-                embargo=embargo,
-            )
-        else:
-            train, val = chronological_split(starts, window=k, val_fraction=val_fraction)
+        train, val = chronological_split(
+            starts, window=k, val_fraction=val_fraction, embargo=embargo
+        )
         order = np.argsort(starts[val], kind="stable")
         info = SplitInfo(
             "chronological",

@@ -31,28 +31,46 @@ def train_val_split(
     return np.sort(order[n_val:]).astype(np.int64), np.sort(order[:n_val]).astype(np.int64)
 
 
-def chronological_split(
-    start_bar: np.ndarray, *, window: int, val_fraction: float = 0.2
-) -> tuple[np.ndarray, np.ndarray]:
-    """Purged chronological split of windows cut from one series (honest on overlapping windows).
+def purged_masks(
+    starts: np.ndarray, *, window: int, val_fraction: float, embargo: int = 0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rule of the chronological split, for the windows of one series: boolean (train,
+    val) masks and the cut bar.
 
     The series runs from the first window's first bar to the last window's last bar; the
     cut is placed so that its last ``val_fraction`` of bars is validation. Validation holds
-    the windows that start at or after the cut; training holds the windows that end before
-    it. Windows that straddle the cut are dropped (purged), so no validation window shares a
-    bar with a training window. Returns sorted (train, val) index arrays.
+    the windows that start at or after the cut; training holds the windows that end at least
+    ``embargo`` bars before it. Windows in between are dropped (purged), so no validation
+    window shares a bar with a training window.
     """
-    starts = np.asarray(start_bar, dtype=np.int64)
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
     first, end = int(starts.min()), int(starts.max()) + window
     cut = end - round((end - first) * float(val_fraction))
-    val = np.flatnonzero(starts >= cut)
-    train = np.flatnonzero(starts + window <= cut)
+    return starts + window + embargo <= cut, starts >= cut, cut
+
+
+def check_split_settings(val_fraction: float, embargo: int = 0) -> None:
+    if embargo < 0:
+        raise ConfigError(f"embargo must be >= 0 bars, got {embargo}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+
+
+def chronological_split(
+    start_bar: np.ndarray, *, window: int, val_fraction: float = 0.2, embargo: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Purged chronological split of windows cut from one series (honest on overlapping
+    windows), by :func:`purged_masks`. Returns sorted (train, val) index arrays; a split that
+    leaves either side empty is an error."""
+    starts = np.asarray(start_bar, dtype=np.int64)
+    check_split_settings(val_fraction, embargo)
+    train_mask, val_mask, cut = purged_masks(
+        starts, window=window, val_fraction=val_fraction, embargo=embargo
+    )
+    train, val = np.flatnonzero(train_mask), np.flatnonzero(val_mask)
     if len(val) == 0 or len(train) == 0:
         raise ConfigError(
-            f"a chronological split at bar {cut} of bars {first}..{end - 1} leaves "
-            f"{len(train)} training and {len(val)} validation windows; use more data "
-            "or another val_fraction"
+            f"a chronological split at bar {cut} of bars {int(starts.min())}.."
+            f"{int(starts.max()) + window - 1} leaves {len(train)} training and {len(val)} "
+            "validation windows; use more data or another val_fraction"
         )
     return train.astype(np.int64), val.astype(np.int64)

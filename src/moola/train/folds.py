@@ -173,13 +173,13 @@ def score_fold(
         return {k: v.numpy() for k, v in losses.items()}, outputs
 
     head, outputs = head_losses()
-    metrics = task_metrics(outputs, targets, tasks, fold_train, window=trainer.data.window)
+    priors = fit_priors(tasks, fold_train)  # once, for the metrics and the prior's losses
+    metrics = task_metrics(
+        outputs, targets, tasks, fold_train, window=trainer.data.window, priors=priors
+    )
     trainer.model.load_state_dict(initial_weights)
     initial, _ = head_losses()
-    prior = {
-        k: v.numpy()
-        for k, v in prior_window_losses(tasks, fit_priors(tasks, fold_train), targets).items()
-    }
+    prior = {k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()}
     order = np.argsort(order_key[test_idx], kind="stable")
     sort = {k: v[order] for k, v in head.items()}, {k: v[order] for k, v in initial.items()}
     scores = FoldScores(

@@ -103,7 +103,13 @@ class Trainer:
     def evaluate(self) -> Evaluation:
         data = self.data
         return evaluate(
-            self.model, data.x_val, data.y_val, self.tasks, data.y_train, bootstrap=data.bootstrap
+            self.model,
+            data.x_val,
+            data.y_val,
+            self.tasks,
+            data.y_train,
+            bootstrap=data.bootstrap,
+            priors=data.priors,
         )
 
     def fit(

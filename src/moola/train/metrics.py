@@ -16,7 +16,7 @@ import torch
 from moola.models import JadeCompact
 from moola.tasks import RegressionTask, TaskSet
 from moola.train.paired import BlockBootstrap, paired_intervals
-from moola.train.priors import fit_priors, prior_metric_baselines
+from moola.train.priors import Prior, fit_priors, prior_metric_baselines
 
 #: A head "learned" when its validation loss beats the constant baseline by this fraction.
 LEARNED_MARGIN = 0.05
@@ -80,16 +80,20 @@ def evaluate(
     train_targets: Mapping[str, torch.Tensor],
     *,
     bootstrap: BlockBootstrap | None = None,
+    priors: Mapping[str, Prior] | None = None,
 ) -> Evaluation:
     """Losses and metrics on ``x``; with ``bootstrap``, each head's paired interval against
-    its prior joins its metrics (``paired_low`` > 0 is then part of the verdict)."""
+    its prior joins its metrics (``paired_low`` > 0 is then part of the verdict). ``priors``
+    are the prior-only predictors fitted on ``train_targets``; a run fits them once and
+    passes them, else they are fitted here (once, for the metrics and the intervals)."""
+    priors = priors if priors is not None else fit_priors(tasks, train_targets)
     outputs = predict(model, x)
     natural = tasks.to_natural(tasks.losses(outputs, targets))
     losses = dict(zip(tasks.names, natural.tolist()))
-    metrics = task_metrics(outputs, targets, tasks, train_targets, window=x.shape[1])
+    metrics = task_metrics(outputs, targets, tasks, train_targets, window=x.shape[1], priors=priors)
     if bootstrap is not None:
         for name, interval in paired_intervals(
-            outputs, targets, tasks, train_targets, bootstrap
+            outputs, targets, tasks, train_targets, bootstrap, priors=priors
         ).items():
             metrics.setdefault(name, {}).update(interval)
     return Evaluation(losses, metrics)
@@ -102,11 +106,13 @@ def task_metrics(
     train_targets: Mapping[str, torch.Tensor],
     *,
     window: int,
+    priors: Mapping[str, Prior] | None = None,
 ) -> dict[str, dict[str, float]]:
     metrics: dict[str, dict[str, float]] = {}
     names = set(tasks.names)
     # The constants are the prior-only predictors fitted on training (moola.train.priors).
-    prior = prior_metric_baselines(tasks, fit_priors(tasks, train_targets), targets, window=window)
+    priors = priors if priors is not None else fit_priors(tasks, train_targets)
+    prior = prior_metric_baselines(tasks, priors, targets, window=window)
     if "type" in names:
         y = targets["type"]
         predicted = outputs["logits"].argmax(dim=1)

@@ -29,7 +29,7 @@ import torch
 
 from moola.seeding import numpy_generator
 from moola.tasks import TaskSet
-from moola.train.priors import fit_priors, prior_window_losses, window_losses
+from moola.train.priors import Prior, fit_priors, prior_window_losses, window_losses
 
 #: The bootstrap's stream id beside the run's seed (any fixed number; never the training's).
 BOOTSTRAP_STREAM = 17
@@ -133,13 +133,17 @@ def paired_intervals(
     tasks: TaskSet,
     train_targets: Mapping[str, torch.Tensor],
     boot: BlockBootstrap,
+    *,
+    priors: Mapping[str, Prior] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Per head: the paired interval of its validation losses against its prior's."""
+    """Per head: the paired interval of its validation losses against its prior's
+    (``priors``: fitted on ``train_targets`` when not given)."""
     from moola.models.jade_core import OUTPUT_KEYS
 
     predictions = {t.name: outputs[OUTPUT_KEYS[t.name]] for t in tasks}
     head = window_losses(tasks, predictions, targets)
-    prior = prior_window_losses(tasks, fit_priors(tasks, train_targets), targets)
+    priors = priors if priors is not None else fit_priors(tasks, train_targets)
+    prior = prior_window_losses(tasks, priors, targets)
     series = {}
     for name in tasks.names:
         series[f"{name}:head"] = np.asarray(head[name].numpy(), dtype=np.float64)

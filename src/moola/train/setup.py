@@ -29,7 +29,7 @@ from moola.seeding import seed_everything
 from moola.tasks import TaskSet, make_tasks
 from moola.train.config import TrainConfig
 from moola.train.paired import BlockBootstrap
-from moola.train.priors import fit_priors, prior_losses
+from moola.train.priors import Prior, fit_priors, prior_losses
 from moola.train.split_features import split_features
 from moola.train.step import EagerStep, GraphedStep, make_optimizer
 
@@ -37,17 +37,17 @@ from moola.train.step import EagerStep, GraphedStep, make_optimizer
 @dataclass
 class RunData:
     """A run's data on its device: features and targets of both splits, and what describes
-    them (the split and its report, the prior-only baselines fitted on the training split
-    only, the block bootstrap of the verdict's interval, feature names and the fingerprint
+    them (the split and its report, the prior-only predictors and baselines fitted on the
+    training split only, the block bootstrap of the verdict's interval, feature names and the fingerprint
     the resume guard checks)."""
 
     x_train: torch.Tensor
     y_train: dict[str, torch.Tensor]
     x_val: torch.Tensor
     y_val: dict[str, torch.Tensor]
-    train_idx: np.ndarray
-    val_idx: np.ndarray
     baselines: dict[str, float]
+    #: The prior-only predictors, fitted on the training split once (moola.train.priors).
+    priors: dict[str, Prior]
     feature_names: tuple[str, ...]
     fingerprint: str
     window: int
@@ -96,7 +96,7 @@ def build_data(
     windows: OHLCWindows | None = None,
 ) -> RunData:
     """Load (unless ``windows`` is given), check, split and featurise the data, and build the
-    targets and the constant baselines. The whole data set is checked for finite features
+    targets and the prior-only baselines. The whole data set is checked for finite features
     once here, so the model can skip its per-batch check. Each window's features are held
     once, as float32, in its split's array; the OHLC is not kept."""
     windows = windows if windows is not None else load_data(config)
@@ -121,18 +121,17 @@ def build_data(
 
     x_train, y_train = feats.x_train.to(device), targets(train_idx)
     x_val, y_val = feats.x_val.to(device), targets(val_idx)
-    fingerprint = feats.fingerprint
+    priors = fit_priors(tasks, y_train)
     return RunData(
         x_train=x_train,
         y_train=y_train,
         x_val=x_val,
         y_val=y_val,
-        train_idx=np.asarray(train_idx),
-        val_idx=np.asarray(val_idx),
         # Prior-only baselines, fitted on the training split only and evaluated on validation.
-        baselines=prior_losses(tasks, fit_priors(tasks, y_train), y_val),
+        baselines=prior_losses(tasks, priors, y_val),
+        priors=priors,
         feature_names=feats.feature_names,
-        fingerprint=fingerprint,
+        fingerprint=feats.fingerprint,
         window=window,
         split=split,
         bootstrap=BlockBootstrap(split.val_order, overlap_run=split.overlap_run, seed=config.seed),
