@@ -17,13 +17,13 @@ import numpy as np
 
 from moola.data.features import as_ohlc_array
 from moola.data.files import read_series
-from moola.data.labeling import check_series
+from moola.data.labeling import LabelRule, check_series
 from moola.data.sources import REAL_PREFIX, load_windows
 from moola.data.windows import OHLCWindows, validate_ohlc
 from moola.errors import ConfigError, DataValidationError
 
-#: Bars between window starts when a raw series is cut (the same as ``moola label``).
-DEFAULT_STRIDE = 15
+#: Bars between window starts when a raw series is cut: ``moola label``'s.
+DEFAULT_STRIDE = LabelRule().stride
 
 
 @dataclass(frozen=True)

@@ -139,11 +139,9 @@ def build_data(
 
 
 def model_config(config: TrainConfig, n_features: int) -> JadeConfig:
-    """The model's sizes: ``config.model``'s, with the input width taken from the data."""
-    try:
-        return JadeConfig(**{**config.model, "n_features": n_features})
-    except TypeError as exc:
-        raise ConfigError(f"bad model settings {config.model}: {exc}") from None
+    """The model's sizes: ``config.model``'s (checked when the config was made,
+    :func:`moola.train.config.check_model_sizes`), with the input width taken from the data."""
+    return JadeConfig(**{**config.model, "n_features": n_features})
 
 
 def build_model(config: TrainConfig, n_features: int, device: torch.device) -> JadeCompact:

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from moola.data.signal_free import SignalFreeConfig, generate_signal_free
-from moola.train import TrainConfig, Trainer, verdict
+from moola.train import Trainer, verdict
 from moola.train.paired import BlockBootstrap, bootstrap_indices, paired_interval
+from tests.helpers.configs import tiny_config
 
 GOOD_LOSS = dict(initial=1.0, final=0.5, baseline=0.8)
 GOOD_METRIC = {"accuracy": 0.7, "baseline_accuracy": 0.6}
@@ -79,15 +80,7 @@ def test_the_verdict_needs_the_lower_bound_above_zero() -> None:
 
 def test_metrics_json_carries_the_split_and_the_intervals_bit_identically() -> None:
     windows = generate_signal_free(SignalFreeConfig(n_bars=800, seed=0))
-    config = TrainConfig(
-        steps=2,
-        batch_size=8,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
-        out_dir=None,
-        progress=False,
-        eval_every=0,
-    )
+    config = tiny_config(steps=2, batch_size=8)  # on the windows given below
     first = Trainer(config, windows=windows).fit().to_metrics()
     again = Trainer(config, windows=windows).fit().to_metrics()
     assert first["split"]["kind"] == "purged" and first["split"]["n_purged"] > 0

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from moola.data import OHLCWindows, SyntheticConfig, generate_synthetic
-from moola.train import TrainConfig, Trainer, loss_learned, verdict
+from moola.train import Trainer, loss_learned, verdict
+from tests.helpers.configs import tiny_config
 from tests.helpers.losses import huber
 
 GOOD_LOSS = dict(initial=1.0, final=0.5, baseline=0.8)  # 0.625x the constant, below the start
@@ -91,15 +92,7 @@ def shifted_windows() -> OHLCWindows:
 
 
 def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
-    config = TrainConfig(
-        steps=1,
-        batch_size=4,
-        model={"hidden_size": 8, "projection_dim": 8},
-        threads=1,
-        out_dir=None,
-        progress=False,
-        eval_every=0,
-    )
+    config = tiny_config(steps=1, batch_size=4)  # on the windows given below
     trainer = Trainer(config, windows=shifted_windows())
     assert trainer.data.x_train.shape[0] == 8 and trainer.data.x_val.shape[0] == 2
     # The one-number constants (Task.constant_baseline), kept for comparison.
