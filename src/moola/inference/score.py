@@ -1,9 +1,10 @@
 """Score predictions on labelled windows with the training verdict, head by head.
 
-The same losses, metrics and rule as training (``moola.train.metrics``). The constant
-predictor is fitted on the scored windows themselves (the best constant *in hindsight*),
-because the run's training split is not part of the weights file: a stricter bar than
-training's, so a head that beats it here beats any constant. There is no initial loss to
+The same losses, metrics and rule as training (``moola.train.metrics``), against the same
+prior-only predictors (``moola.train.priors``: per bar position for the per-bar heads), for
+the loss and the metric alike. They are fitted on the scored windows themselves (the best
+prior *in hindsight*), because the run's training split is not part of the weights file: a
+stricter bar than training's, so a head that beats it here beats any prior-only predictor. There is no initial loss to
 compare with, so the verdict's "below its initial loss" part is not applied.
 """
 
@@ -16,6 +17,7 @@ from moola.inference.core import features_for
 from moola.inference.load import LoadedModel
 from moola.tasks import make_tasks
 from moola.train.metrics import evaluate, verdict
+from moola.train.priors import fit_priors, prior_losses
 
 
 def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]]:
@@ -29,8 +31,9 @@ def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]
         windows.window,
     )
     x = features_for(loaded, windows.ohlc)
-    evaluation = evaluate(loaded.model, x, targets, tasks, targets)
-    baselines = tasks.constant_baselines(targets, targets)
+    priors = fit_priors(tasks, targets)
+    evaluation = evaluate(loaded.model, x, targets, tasks, targets, priors=priors)
+    baselines = prior_losses(tasks, priors, targets)
     heads: dict[str, dict[str, Any]] = {}
     for name in tasks.names:
         metrics = evaluation.metrics.get(name, {})
