@@ -19,9 +19,10 @@ Measured on 2026-12-03 (seed 0, 1 thread; the verdict's ``why``):
   (the one-number median's MAE was 12.44). Every head learned.
 * legacy normaliser, raw countdown, the failing run's budget: the countdown is not learned.
 * default balancer, normalised countdown, the same budget: countdown "loss 1.12x const
-  (needs <= 0.95x), 95% CI [0.98, 1.33]x (reaches 1x) and MAE 3.37 bars >= const 2.85":
-  140 steps do not beat the position prior (the one-number constant's verdict said
-  "learned" at 0.57x).
+  (needs <= 0.95x), 95% CI [0.98, 1.33]x (reaches 1x) and MAE 3.37 bars >= const 2.85" on
+  an AMD EPYC, 0.84x [0.74, 0.99]x and MAE 2.68 bars on an Intel Xeon: at this budget the
+  verdict against the position prior depends on the platform's rounding, so only the
+  unsticking itself is asserted.
 """
 
 from __future__ import annotations
@@ -64,25 +65,25 @@ def test_the_check_catches_the_original_countdown_starvation() -> None:
 
 
 def test_same_budget_default_balancer_and_normalised_targets_unstick_the_countdown() -> None:
-    """Scaled targets and balanced gradients unstick the countdown within the failing budget,
-    but 140 steps do not take it past its per-position prior.
+    """Scaled targets and balanced gradients unstick the countdown within the failing budget.
 
-    Before issue 17 this test asserted "learned": 0.57x the one-number constant. Against the
-    honest baseline (the per-position Huber minimiser, MAE 2.85 bars on the synthetic
-    market, whose expansions start at 15-45% of the window) the same run is at 1.12x, 95% CI
-    [0.98, 1.33]x, MAE 3.37 bars (2026-12-03): not learned, and the verdict says so. What
-    the fix still does within this budget: the countdown's MAE is a fraction of the legacy
-    run's, whose raw-bar head stays stuck near the one-number constant.
+    Whether 140 steps also take it past its per-position prior is a coin toss decided by the
+    platform's float rounding, so this test does not assert the verdict: on an AMD EPYC
+    (2026-12-03) the countdown was at 1.12x its prior, 95% CI [0.98, 1.33]x, MAE 3.37 bars
+    (not learned); on an Intel Xeon (2026-12-04) at 0.84x, CI [0.74, 0.99]x, MAE 2.68 bars
+    (learned), against the prior's 2.85 bars. Both platforms agree on what the fix does: the
+    countdown's MAE is a fraction of the legacy run's, whose raw-bar head stays stuck near the
+    one-number constant, and its loss falls well below where it started.
     """
     config = TrainConfig(
         **{**FAILING_RUN, "balancer": "trunknorm", "countdown_units": "normalized"}
     )
     result = Trainer(config).fit()
-    assert "countdown" in heads_that_did_not_learn(result), describe(result)
-    assert "(reaches 1x)" in describe(result)["countdown"]
-    fixed = result.task_summary()["countdown"]["metrics"]["mae_bars"]
+    countdown = result.task_summary()["countdown"]
+    fixed = countdown["metrics"]["mae_bars"]
     legacy = failing_run().task_summary()["countdown"]["metrics"]["mae_bars"]
     assert fixed < 0.5 * legacy, (fixed, legacy)
+    assert countdown["final"] < 0.5 * countdown["initial"], describe(result)
 
 
 def test_a_head_that_learned_only_the_prior_did_not_learn() -> None:

@@ -44,30 +44,40 @@ def test_the_honest_verdict_on_eurusd_with_the_defaults() -> None:
     """What the honest verdict (issue 17) says on EURUSD, seed 0, final weights.
 
     Since the baselines are the per-position priors and each head needs its paired
-    block-bootstrap interval above zero, the final weights give (2026-12-03):
+    block-bootstrap interval above zero, the final weights give, on an AMD EPYC (2026-12-03)
+    and an Intel Xeon (2026-12-04):
 
-    * pointers: loss 0.74x its prior, 95% CI [0.51, 0.87]x, MAE 9.48 < 11.72 bars: learned;
-    * binary: 0.84x (it was 0.73x of the one-number constant), CI [0.71, 0.92]x, span F1
-      0.593 > the per-position prior's 0.486 (the all-in-span constant's was 0.384): learned;
-    * countdown: 0.91x (0.50x of the one-number constant), CI [0.74, 0.98]x, MAE 6.04 <
-      the per-position median's 6.39 bars (the one-number median's: 11.60): learned, barely;
-    * type: loss 0.80x and accuracy 0.667 > 0.383, but its interval [0.61, 1.02]x reaches
-      1x on 60 validation windows: **not learned**. The old point verdict called it learned.
+    * pointers: loss 0.74x / 0.59x its prior, intervals [0.51, 0.87]x / below 1x, MAE below
+      the prior's 11.72 bars: learned on both;
+    * binary: 0.84x, span F1 0.593 / 0.555 > the per-position prior's 0.486: learned on both;
+    * countdown: 0.91x [0.74, 0.98]x (learned, barely) / 0.92x [0.76, 1.02]x (its interval
+      reaches 1x: not learned), MAE 6.04 / 6.06 < the per-position median's 6.39 bars;
+    * type: 0.80x [0.61, 1.02]x (not learned: the interval alone) / 0.71x [0.52, 0.88]x
+      (learned), accuracy 0.667 > 0.383 on both.
 
-    The best weights (chosen on these same 60 windows, so not an honest judge) pass on every
-    head, type at 0.76x [0.59, 0.90]x. This test asserts the honest outcome: type not
-    learned *because of its interval alone* (its loss margin and its accuracy hold), every
-    other head learned.
+    Type and countdown sit on the edge of their intervals on 60 validation windows, and the
+    platforms' float rounding, which parts the runs after a few dozen steps, decides their
+    verdicts. This test asserts what holds on both: pointers and binary learned; type and
+    countdown beat their prior's loss by the 5% margin and their prior's metric, whatever
+    their intervals say; and every head's verdict is the rule applied to its own figures.
     """
     real_series("EURUSD")  # skip without the backtesting package
     config = TrainConfig(data="backtesting:EURUSD", seed=0, threads=1, out_dir=None, progress=False)
     summary = Trainer(config).fit().task_summary()
-    learned = {name: t["learned"] for name, t in summary.items()}
     whys = {name: t["why"] for name, t in summary.items()}
-    assert learned == {"type": False, "pointers": True, "binary": True, "countdown": True}, whys
-    t = summary["type"]
-    assert t["final"] <= 0.95 * t["baseline"] and t["metrics"]["paired_low"] <= 0, whys["type"]
-    assert t["metrics"]["accuracy"] > t["metrics"]["baseline_accuracy"], whys["type"]
+    assert summary["pointers"]["learned"] and summary["binary"]["learned"], whys
+    for name in ("type", "countdown"):
+        t = summary[name]
+        assert t["final"] <= 0.95 * t["baseline"], whys[name]
+    assert summary["type"]["metrics"]["accuracy"] > summary["type"]["metrics"]["baseline_accuracy"]
+    countdown = summary["countdown"]["metrics"]
+    assert countdown["mae_bars"] < countdown["baseline_mae_bars"], whys["countdown"]
+    for name, t in summary.items():  # the verdict is the rule, on the figures it reports
+        m = t["metrics"]
+        rule_says = (
+            t["final"] <= 0.95 * t["baseline"] and t["final"] < t["initial"] and m["paired_low"] > 0
+        )
+        assert rule_says or not t["learned"], whys[name]  # learned needs the loss part whole
 
 
 @pytest.mark.parametrize("name", ["EURUSD", "GOOG"])
