@@ -21,7 +21,7 @@ _LAZY: dict[str, str] = {
     "predict": "moola.inference.core",
     "Predictions": "moola.inference.predictions",
     "TrainConfig": "moola.train.config",
-    "TrainResult": "moola.train.result",
+    "TrainResult": "moola.train.loop.result",
     "LABEL_NAMES": "moola.data.windows",
 }
 

@@ -13,15 +13,16 @@ from moola.balancing import DEFAULT_BALANCER
 from moola.data import OHLCWindows
 from moola.errors import ConfigError, MoolaError
 from moola.probe import ProbeReport, probe_from_graph
-from moola.train.checkpoint import (
+from moola.rundir.checkpoint import (
     CheckpointError,
     check_feature_names,
     check_model_shapes,
     load_checkpoint,
 )
 from moola.train.config import TrainConfig
-from moola.train.loop import batch_indices
-from moola.train.setup import RunData, build_run
+from moola.train.loop.trainer import batch_indices
+from moola.train.objectives import RunData
+from moola.train.setup import build_run
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,12 @@ def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> d
     model, tasks, data = run.model, run.tasks, run.data
     if state is not None:
         load_trained(model, state, str(config.checkpoint), data)
-    batch = min(train_config.batch_size, data.x_train.shape[0])
-    idx = batch_indices(data.x_train.shape[0], batch, train_config.seed, 0, run.device)
-    x = data.x_train.index_select(0, idx)
-    targets = {k: v.index_select(0, idx) for k, v in data.y_train.items()}
+    batch = min(train_config.batch_size, len(data.train))
+    idx = batch_indices(len(data.train), batch, train_config.seed, 0, run.device)
+    x, targets = run.objective.batch(data.train, idx, 0)
     model.eval()
 
-    losses, ctx = run.step.forward_losses(x, targets, split=run.balancer.uses_task_inputs)
+    losses, ctx = run.train_step.forward_losses(x, targets, split=run.balancer.uses_task_inputs)
     weights = run.balancer.backward(losses, ctx)
     model.zero_grad(set_to_none=True)
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from moola.balancing import grads as G
-from moola.models.jade_core import JadeCompact
+from moola.models.multitask import MultiTaskModel
 from moola.tasks import TaskSet
 
 
@@ -166,7 +166,7 @@ def probe_from_graph(
 
 
 def probe_gradients(
-    model: JadeCompact,
+    model: MultiTaskModel,
     x: torch.Tensor,
     targets: Mapping[str, torch.Tensor],
     tasks: TaskSet,

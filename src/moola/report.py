@@ -13,10 +13,10 @@ from moola.atomic import atomic_write
 
 #: The validation metric shown for each head, with its constant-predictor counterpart.
 HEAD_METRIC: dict[str, tuple[str, str, str]] = {
-    "type": ("accuracy", "baseline_accuracy", "acc {0:.3f} (const {1:.3f})"),
-    "pointers": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (const {1:.2f})"),
-    "binary": ("f1", "baseline_f1", "span F1 {0:.3f} (const {1:.3f})"),
-    "countdown": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (const {1:.2f})"),
+    "type": ("accuracy", "baseline_accuracy", "acc {0:.3f} (prior {1:.3f})"),
+    "pointers": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (prior {1:.2f})"),
+    "binary": ("f1", "baseline_f1", "span F1 {0:.3f} (prior {1:.3f})"),
+    "countdown": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (prior {1:.2f})"),
 }
 
 
@@ -52,7 +52,7 @@ def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[
     header = [
         "head",
         "val loss: initial → final",
-        "final / const [95% CI]",
+        "final / prior [95% CI]",
         "validation metric",
         "verdict (loss, its 95% CI and metric vs the prior-only predictor)",
     ]
@@ -72,7 +72,7 @@ def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[
 
 def best_table_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The best step's weights: per head, loss ÷ baseline, metric and verdict."""
-    header = ["head", "best val loss / const [95% CI]", "validation metric", "verdict"]
+    header = ["head", "best val loss / prior [95% CI]", "validation metric", "verdict"]
     best, tasks = metrics["best"], metrics["tasks"]
     rows = []
     for name, t in best["tasks"].items():
@@ -168,7 +168,7 @@ def train_progress_columns(total: int) -> tuple[Any, ...]:
 
 
 def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
-    """Per-head training loss, validation loss and constant baseline, and (when the run
+    """Per-head training loss, validation loss and the prior's loss, and (when the run
     recorded telemetry) each task's share of the trunk gradient over the steps; None
     without matplotlib."""
     try:
@@ -192,7 +192,7 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
         val = [(v["step"], v[name]) for v in metrics.get("validation", [])]
         if val:
             ax.plot(*zip(*val), "o--", label="validation")
-        ax.axhline(tasks[name]["baseline"], color="grey", linestyle=":", label="prior baseline")
+        ax.axhline(tasks[name]["baseline"], color="grey", linestyle=":", label="prior")
         best = metrics.get("best")
         if best is not None:
             ax.axvline(best["step"], color="green", linestyle="--", alpha=0.5, label="best step")

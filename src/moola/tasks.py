@@ -1,4 +1,9 @@
-"""The four tasks of JadeCompact: how each target is built, its loss, scaling and baseline.
+"""Tasks: a head's loss, scaling and units; JadeCompact's four, with how their targets are built.
+
+A :class:`Task` is one head's learning problem as the loop, the balancers and the verdict
+see it: a name, a priority, the output key it reads, a loss and its natural units. Any
+objective (:mod:`moola.objectives`) can define its own; JadeCompact's four below also build
+their targets from a window's labels.
 
 Each task has *natural units* (class logits, fractions of the window, bars) in which
 losses are reported, and *training units* (natural units times ``target_scale``) in which
@@ -41,20 +46,26 @@ COUNTDOWN_CLIP = 20.0
 
 @dataclass(frozen=True)
 class Task(ABC):
-    """One head's learning problem. Subclasses fix the target, the loss and the baseline."""
+    """One head's learning problem. Subclasses fix the loss (and, for JadeCompact's heads,
+    how the target is built from a window's labels)."""
 
     name: str
     priority: float
 
     @property
     def output_key(self) -> str:
-        return OUTPUT_KEYS[self.name]
+        """The key of the model's output this task reads: JadeCompact's own names for its
+        four heads, the task's name for any other task."""
+        return OUTPUT_KEYS.get(self.name, self.name)
 
-    @abstractmethod
     def build_target(
         self, label: torch.Tensor, start: torch.Tensor, end: torch.Tensor, window: int
     ) -> torch.Tensor:
-        """Target in training units, vectorised over windows."""
+        """Target in training units from a window's labels, vectorised over windows."""
+        raise ConfigError(
+            f"task {self.name!r} has no target rule for labelled windows; its objective "
+            "builds its targets"
+        )
 
     @abstractmethod
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -63,10 +74,6 @@ class Task(ABC):
     def to_natural(self, loss: torch.Tensor | float) -> torch.Tensor | float:
         """Convert a training-units loss into the natural units losses are reported in."""
         return loss
-
-    @abstractmethod
-    def constant_baseline(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
-        """Natural-units loss on ``eval_target`` of the best constant fitted on ``train_target``."""
 
     @property
     def units(self) -> str:
@@ -86,8 +93,9 @@ class TypeTask(Task):
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(prediction, target)
 
-    def constant_baseline(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
-        # The best constant logits are the log of the training class prior.
+    def constant_loss(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
+        """The one-number constant's loss (the log class prior): no longer the verdict's
+        prior, kept for comparison."""
         counts = torch.bincount(train_target.long(), minlength=self.n_classes).double()
         prior = (counts + 1e-12) / counts.sum()
         return float(-prior.log()[eval_target.long()].mean())
@@ -132,7 +140,9 @@ class RegressionTask(Task):
     def to_natural(self, loss: torch.Tensor | float) -> torch.Tensor | float:
         return loss / self.target_scale**2
 
-    def constant_baseline(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
+    def constant_loss(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
+        """The one-number constant's loss (one Huber minimiser for every bar; one per column
+        for pointers): no longer the verdict's prior, kept for comparison."""
         train = train_target.double().cpu().numpy() / self.target_scale
         evaluate = eval_target.double().cpu().numpy() / self.target_scale
         # One constant per output column for vector targets (pointers), one overall otherwise.
@@ -177,7 +187,9 @@ class BinarySpanTask(Task):
     def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(prediction, target)
 
-    def constant_baseline(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
+    def constant_loss(self, train_target: torch.Tensor, eval_target: torch.Tensor) -> float:
+        """The one-number constant's loss (the overall in-span rate): no longer the verdict's
+        prior, kept for comparison."""
         rate = float(train_target.double().mean())
         rate = min(max(rate, 1e-7), 1 - 1e-7)
         y = eval_target.double()
@@ -227,11 +239,10 @@ class TaskSet:
 
     def __post_init__(self) -> None:
         names = tuple(t.name for t in self.tasks)
+        if not names:
+            raise ConfigError("a task set needs at least one task")
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate task names: {names}")
-        unknown = [n for n in names if n not in OUTPUT_KEYS]
-        if unknown:
-            raise ConfigError(f"unknown task(s) {unknown}; known tasks are {list(OUTPUT_KEYS)}")
         for t in self.tasks:
             if not (t.priority > 0 and math.isfinite(t.priority)):
                 raise ConfigError(
@@ -270,6 +281,12 @@ class TaskSet:
         self, outputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]
     ) -> torch.Tensor:
         """Stacked training-units losses, shape (n_tasks,)."""
+        missing = [t.output_key for t in self.tasks if t.output_key not in outputs]
+        if missing:
+            raise ConfigError(
+                f"the model gives no output {missing} for task(s) "
+                f"{[t.name for t in self.tasks if t.output_key in missing]}; it gives {sorted(outputs)}"
+            )
         return torch.stack([t.loss(outputs[t.output_key], targets[t.name]) for t in self.tasks])
 
     def to_natural(self, losses: torch.Tensor) -> torch.Tensor:
@@ -281,11 +298,12 @@ class TaskSet:
         """Per task, the natural units its loss is reported in."""
         return {t.name: t.units for t in self.tasks}
 
-    def constant_baselines(
+    def constant_losses(
         self, train_targets: Mapping[str, torch.Tensor], eval_targets: Mapping[str, torch.Tensor]
     ) -> dict[str, float]:
+        """Each head's one-number constant loss (for comparison with its prior)."""
         return {
-            t.name: t.constant_baseline(train_targets[t.name], eval_targets[t.name])
+            t.name: t.constant_loss(train_targets[t.name], eval_targets[t.name])  # type: ignore[attr-defined]
             for t in self.tasks
         }
 

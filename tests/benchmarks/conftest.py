@@ -22,7 +22,8 @@ from moola.models import JadeCompact
 from moola.seeding import seed_everything
 from moola.tasks import TaskSet
 from moola.train import TrainConfig
-from moola.train.setup import build_balancer, build_model, build_step, build_tasks
+from moola.train.objectives import SupervisedObjective
+from moola.train.setup import build_balancer, build_step
 from moola.train.step import EagerStep
 
 #: CPU intra-op threads for every benchmark (override with MOOLA_BENCH_THREADS).
@@ -144,7 +145,7 @@ def bench_threads(request: pytest.FixtureRequest) -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def bench_tasks() -> TaskSet:
-    return build_tasks(TrainConfig(out_dir=None))
+    return SupervisedObjective.from_config(TrainConfig(out_dir=None)).tasks
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +181,7 @@ def bench_config(
 def new_model(config: TrainConfig, device: torch.device) -> JadeCompact:
     """The default JadeCompact, seeded, on ``device``, as the trainer builds it."""
     seed_everything(config.seed, threads=config.threads)
-    model = build_model(config, len(FEATURE_NAMES), device)
+    model = SupervisedObjective.from_config(config).build_model(config, len(FEATURE_NAMES), device)
     model.train()
     return model
 

@@ -27,10 +27,10 @@ from moola.data.files import read_series
 from moola.data.sources import backtesting_series_path
 from moola.inference.load import LoadedModel
 from moola.inference.predictions import from_outputs
+from moola.models.forward import forward_eval as forward
 from moola.seeding import seed_everything
 from moola.train import TrainConfig
-from moola.train.metrics import predict as forward
-from moola.train.setup import build_model
+from moola.train.objectives import SupervisedObjective
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -63,7 +63,9 @@ def bench_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadedModel, 
     seed_everything(0)
     names = feature_names("all")
     # the default model, as training builds it (moola.train.setup)
-    model = build_model(TrainConfig(out_dir=None), len(names), torch.device("cpu")).eval()
+    config = TrainConfig(out_dir=None)
+    objective = SupervisedObjective.from_config(config)
+    model = objective.build_model(config, len(names), torch.device("cpu")).eval()
     loaded = LoadedModel(
         model=model,
         feature_set="all",

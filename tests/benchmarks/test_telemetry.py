@@ -17,7 +17,7 @@ from dataclasses import fields
 import pytest
 
 from moola.train import TrainConfig
-from moola.train.loop import Trainer
+from moola.train.loop.trainer import Trainer
 
 from .conftest import SEED, benchmarks_disabled
 

@@ -3,7 +3,7 @@
 The check is the run's own verdict (``moola.train.verdict``, via ``TrainResult.task_summary``):
 a head learned when its final validation loss is at least 5% below its prior-only baseline
 (fitted on the training split: per bar position for countdown and binary, the class prior
-for type, per column for pointers; ``moola.train.priors``) and below its initial loss, the
+for type, per column for pointers; ``moola.verdict.priors``) and below its initial loss, the
 95% block-bootstrap interval of the paired difference is above zero, **and** its
 validation metric beats the prior's (type accuracy > majority class, pointers MAE < the
 training median's, countdown MAE < the per-position median's, binary span F1 > the
@@ -13,13 +13,13 @@ fell while it learned only the prior, and
 
 Measured on 2026-12-03 (seed 0, 1 thread; the verdict's ``why``):
 
-* default balancer, DEFAULT_RUN: type "loss 0.65x const, 95% CI [0.57, 0.72]x and accuracy
-  0.608 > const 0.402"; pointers 0.13x [0.09, 0.20], MAE 1.79 < 6.10 bars; binary 0.17x
+* default balancer, DEFAULT_RUN: type "loss 0.65x prior, 95% CI [0.57, 0.72]x and accuracy
+  0.608 > prior 0.402"; pointers 0.13x [0.09, 0.20], MAE 1.79 < 6.10 bars; binary 0.17x
   [0.12, 0.22], span F1 0.939 > 0.524; countdown 0.27x [0.23, 0.32], MAE 1.10 < 2.85 bars
   (the one-number median's MAE was 12.44). Every head learned.
 * legacy normaliser, raw countdown, the failing run's budget: the countdown is not learned.
-* default balancer, normalised countdown, the same budget: countdown "loss 1.12x const
-  (needs <= 0.95x), 95% CI [0.98, 1.33]x (reaches 1x) and MAE 3.37 bars >= const 2.85" on
+* default balancer, normalised countdown, the same budget: countdown "loss 1.12x prior
+  (needs <= 0.95x), 95% CI [0.98, 1.33]x (reaches 1x) and MAE 3.37 bars >= prior 2.85" on
   an AMD EPYC, 0.84x [0.74, 0.99]x and MAE 2.68 bars on an Intel Xeon: at this budget the
   verdict against the position prior depends on the platform's rounding, so only the
   unsticking itself is asserted.
@@ -34,8 +34,8 @@ import pytest
 import torch
 
 from moola.tasks import make_tasks
-from moola.train import TrainConfig, Trainer, TrainResult, loss_learned, verdict
-from moola.train.metrics import task_metrics
+from moola.train import TrainConfig, Trainer, TrainResult
+from moola.verdict import fit_priors, loss_learned, task_metrics, verdict
 from tests.helpers.configs import FAILING_RUN
 
 
@@ -105,7 +105,7 @@ def test_a_head_that_learned_only_the_prior_did_not_learn() -> None:
     prior_logits = (rate / (1 - rate)).log().expand(n, k)
     untrained = tasks["binary"].loss(torch.zeros(n, k), targets["binary"]).item()
     final = tasks["binary"].loss(prior_logits, targets["binary"]).item()
-    baseline = tasks["binary"].constant_baseline(targets["binary"], targets["binary"])
+    baseline = tasks["binary"].constant_loss(targets["binary"], targets["binary"])
     assert untrained == pytest.approx(math.log(2), rel=1e-6)
     assert final == pytest.approx(0.3 * -(math.log(1 / 3) / 3 + 2 / 3 * math.log(2 / 3)), rel=1e-4)
     assert baseline == pytest.approx(-(0.1 * math.log(0.1) + 0.9 * math.log(0.9)), rel=1e-6)
@@ -116,21 +116,22 @@ def test_a_head_that_learned_only_the_prior_did_not_learn() -> None:
         "expansion_binary_logits": prior_logits,
         "expansion_countdown": torch.zeros(n, k),
     }
-    metrics = task_metrics(outputs, targets, tasks, targets, window=k)
+    priors = fit_priors(tasks, targets)
+    metrics = task_metrics(outputs, targets, tasks, targets, window=k, priors=priors)
     assert metrics["binary"]["f1"] == 0.0
     assert metrics["binary"]["all_in_span_f1"] == pytest.approx(2 * 0.1 / 1.1)
     assert metrics["binary"]["baseline_f1"] == pytest.approx(0.5)
 
     assert loss_learned(untrained, final, baseline)  # the old, loss-only rule: "learned"
     result = verdict(
-        "binary", initial=untrained, final=final, baseline=baseline, metrics=metrics["binary"]
+        "binary", initial=untrained, final=final, prior=baseline, metrics=metrics["binary"]
     )
     assert not result.learned, result.why
-    assert "but span F1 0.000 <= const 0.500" in result.why
+    assert "but span F1 0.000 <= prior 0.500" in result.why
 
 
 @pytest.mark.slow
-def test_main_job_defaults_beat_every_constant_baseline() -> None:
+def test_main_job_defaults_beat_every_constant_loss() -> None:
     """``moola train`` with no arguments: every head beats its constant predictor on validation."""
     result = Trainer(TrainConfig(out_dir=None, progress=False)).fit()
     assert heads_that_did_not_learn(result) == [], describe(result)

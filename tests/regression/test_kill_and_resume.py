@@ -19,8 +19,8 @@ import torch
 
 import moola
 from moola.cli import main
-from moola.train import load_checkpoint
-from moola.train.outdir import LOCK_NAME
+from moola.rundir.checkpoint import load_checkpoint
+from moola.rundir.claim import LOCK_NAME
 
 pytestmark = [
     pytest.mark.slow,

@@ -93,7 +93,7 @@ def test_real_series_label_into_three_sizeable_classes(name: str) -> None:
 def test_real_windows_without_start_bar_get_the_same_purged_split(name: str) -> None:
     """A real series as a pre-cut file (start_bar dropped, rows shuffled): the same split."""
     from moola.data import OHLCWindows, chronological_split
-    from moola.data.overlap import choose_split
+    from moola.data.splits import choose_split
 
     timed = label_file(real_series(name))
     order = np.random.default_rng(0).permutation(len(timed))

@@ -23,7 +23,8 @@ import pytest
 
 from moola.data.signal_free import SignalFreeConfig, generate_signal_free
 from moola.seeding import GOLDEN_THREADS
-from moola.train import TrainConfig, Trainer, TrainResult, loss_learned
+from moola.train import TrainConfig, Trainer, TrainResult
+from moola.verdict import loss_learned
 
 #: A few seconds per seed: long enough for the countdown head to pick up the position prior.
 RECIPE: dict[str, Any] = dict(
@@ -68,9 +69,7 @@ def test_the_one_number_constant_would_have_called_the_countdown_learned(seed: i
     """The old verdict on the same run: loss vs one constant for all bars, MAE vs one median."""
     trainer, result = run(seed)
     countdown = result.task_summary()["countdown"]
-    constant = trainer.tasks.constant_baselines(trainer.data.y_train, trainer.data.y_val)[
-        "countdown"
-    ]
+    constant = trainer.tasks.constant_losses(trainer.data.y_train, trainer.data.y_val)["countdown"]
     metrics = countdown["metrics"]
     assert loss_learned(countdown["initial"], countdown["final"], constant)
     assert metrics["mae_bars"] < metrics["constant_mae_bars"]

@@ -20,7 +20,7 @@ TASK = {
     "final": 0.8123,
     "baseline": 1.05,
     "learned": False,
-    "why": "loss 0.77x const but span F1 0.000 <= const 0.384",
+    "why": "loss 0.77x prior but span F1 0.000 <= prior 0.384",
     "metrics": {"f1": 0.0, "baseline_f1": 0.384, "in_span_prob": 0.3, "out_span_prob": 0.3},
 }
 

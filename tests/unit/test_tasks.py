@@ -207,10 +207,10 @@ def test_type_baseline_is_cross_entropy_of_training_prior():
     task = TypeTask("type", 0.1, n_classes=3)
     # prior from [0, 0, 1, 2] = (1/2, 1/4, 1/4); eval [0, 1, 1]:
     # -(ln 1/2 + 2 ln 1/4) / 3 = (ln 2 + 4 ln 2) / 3 = 5 ln 2 / 3
-    value = task.constant_baseline(t1(0, 0, 1, 2), t1(0, 1, 1))
+    value = task.constant_loss(t1(0, 0, 1, 2), t1(0, 1, 1))
     assert value == pytest.approx(5 * math.log(2) / 3, rel=1e-9)
     # eval equal to the train set: the entropy of the prior, 1.5 ln 2
-    value = task.constant_baseline(t1(0, 0, 1, 2), t1(0, 0, 1, 2))
+    value = task.constant_loss(t1(0, 0, 1, 2), t1(0, 0, 1, 2))
     assert value == pytest.approx(1.5 * math.log(2), rel=1e-9)
 
 
@@ -219,7 +219,7 @@ def test_binary_baseline_is_bce_at_span_rate():
     train = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])  # rate 3/8
     evaluate = torch.tensor([[1.0, 0.0]])
     expected = -(math.log(3 / 8) + math.log(5 / 8)) / 2
-    assert task.constant_baseline(train, evaluate) == pytest.approx(expected, rel=1e-9)
+    assert task.constant_loss(train, evaluate) == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize("scale", [1.0, 1 / 20, 3.0])
@@ -229,7 +229,7 @@ def test_countdown_baseline_hand_worked(scale):
     train = torch.tensor([[0.0, 0.0, 10.0]]) * scale
     # eval [0.5, 2]: residuals 0 and 1.5 -> 0 and 1.5 − 0.5 = 1 -> mean 0.5 (bars, natural)
     evaluate = torch.tensor([[0.5, 2.0]]) * scale
-    assert task.constant_baseline(train, evaluate) == pytest.approx(0.5, rel=1e-6)
+    assert task.constant_loss(train, evaluate) == pytest.approx(0.5, rel=1e-6)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.25, 10.0])
@@ -239,10 +239,10 @@ def test_pointer_baseline_fits_one_constant_per_column(scale):
     # column 1: [0.3, 0.3, 0.3] -> c = 0.3
     train = torch.tensor([[0.1, 0.3], [0.2, 0.3], [0.9, 0.3]], dtype=torch.float64) * scale
     exact = torch.tensor([[0.2, 0.3]], dtype=torch.float64) * scale
-    assert task.constant_baseline(train, exact) == pytest.approx(0.0, abs=1e-12)
+    assert task.constant_loss(train, exact) == pytest.approx(0.0, abs=1e-12)
     # residuals −0.1 each: 0.08·0.1 − 0.5·0.08² = 0.0048
     off = torch.tensor([[0.3, 0.4]], dtype=torch.float64) * scale
-    assert task.constant_baseline(train, off) == pytest.approx(0.0048, rel=1e-6)
+    assert task.constant_loss(train, off) == pytest.approx(0.0048, rel=1e-6)
 
 
 def test_best_constant_huber_hand_worked():
@@ -360,10 +360,17 @@ def test_regression_task_rejects_bad_delta():
         CountdownTask("countdown", 0.1, delta=0.0)
 
 
-def test_taskset_rejects_duplicates_and_unknown_names():
+def test_taskset_rejects_duplicates_and_names_a_missing_output():
+    """Any objective may name its tasks, so an unknown name is no error by itself; a model
+    without that task's output is, named when the losses are taken."""
     with pytest.raises(ConfigError, match="duplicate task names"):
         TaskSet((BinarySpanTask("binary", 0.1), BinarySpanTask("binary", 0.2)))
-    with pytest.raises(ConfigError, match="unknown task"):
-        TaskSet((BinarySpanTask("span", 0.1),))
+    with pytest.raises(ConfigError, match="at least one task"):
+        TaskSet(())
+    span = TaskSet((BinarySpanTask("span", 0.1),))
+    assert span["span"].output_key == "span"
+    outputs = {"expansion_binary_logits": torch.zeros(2, 5)}
+    with pytest.raises(ConfigError, match=r"no output \['span'\] for task\(s\) \['span'\]"):
+        span.losses(outputs, {"span": torch.zeros(2, 5)})
     with pytest.raises(ConfigError, match="no task 'span'"):
         make_tasks()["span"]

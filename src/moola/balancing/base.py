@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from moola.models.jade_core import JadeCompact
+from moola.models.multitask import MultiTaskModel
 from moola.tasks import TaskSet
 
 
@@ -24,7 +24,7 @@ from moola.tasks import TaskSet
 class StepContext:
     """What a balancer may use on one train step besides the losses."""
 
-    model: JadeCompact
+    model: MultiTaskModel
     trunk_out: torch.Tensor  # the shared representation (LSTM output), still in the graph
     step: int = 0
     #: Per-task leaves the heads read (detached copies of ``trunk_out``, in task order), when

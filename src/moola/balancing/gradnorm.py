@@ -80,7 +80,7 @@ class GradNormBalancer(Balancer):
 
 
 def _last_layer_indices(ctx: StepContext) -> list[int]:
-    """Positions in ``trunk_params`` of the last LSTM layer (both directions)."""
-    top = ctx.model.config.num_layers - 1
-    names = [name for name, _ in ctx.model.lstm.named_parameters()]
-    return [i for i, n in enumerate(names) if n.split("_l")[-1].split("_")[0] == str(top)]
+    """Positions in ``trunk_params`` of the trunk's last layer (JadeCompact: the last LSTM
+    layer, both directions)."""
+    last = {id(p) for p in ctx.model.last_trunk_layer()}
+    return [i for i, p in enumerate(ctx.trunk_params) if id(p) in last]

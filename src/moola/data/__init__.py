@@ -3,8 +3,10 @@
 ``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (the market);
 ``files`` (formats, optional pyarrow); ``sources`` (synthetic | backtesting:NAME | file |
 folder | series, on top of files + labeling + synthetic); ``features/`` (groups + registry)
-<- ``dataset`` (the torch dataset); ``splits`` (random, purged chronological) <- ``overlap``
-(shared-bar detection and the split moola trains with); ``pooled`` (several series in one
+<- ``dataset`` (the torch dataset) and ``split_features`` (float32 features of both splits,
+chunk by chunk); ``overlap`` (shared-bar detection) <- ``splits`` (every rule that splits:
+random, purged chronological, per series, the split moola trains with, walk-forward folds);
+``fingerprint`` (the data hash the resume guard checks); ``pooled`` (several series in one
 dataset); ``signal_free`` (a generator whose labels carry no price signal, for the verdict's
 tests).
 """
@@ -30,9 +32,8 @@ from moola.data.files import (
     save_parquet,
 )
 from moola.data.labeling import LabelRule, label_series
-from moola.data.overlap import choose_split, split_windows
 from moola.data.sources import REAL_SOURCES, label_file, load_windows
-from moola.data.splits import chronological_split, train_val_split
+from moola.data.splits import choose_split, chronological_split, split_windows, train_val_split
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
     DEFAULT_WINDOW,

@@ -1,5 +1,5 @@
 """Torch view of labelled windows: features and targets as tensors (the splits are in
-:mod:`moola.data.splits` and :mod:`moola.data.overlap`)."""
+:mod:`moola.data.splits`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from moola.errors import ConfigError, FeatureMismatchError
 from moola.inference.load import LoadedModel, load_model
 from moola.inference.predictions import Predictions, from_outputs
 from moola.inference.sources import DEFAULT_STRIDE, PredictInput, from_array, from_source
-from moola.train.metrics import predict as forward
+from moola.models.forward import forward_eval
 
 #: Windows per forward pass.
 BATCH_SIZE = 1024
@@ -64,7 +64,7 @@ def predict_input(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     parts = [
-        forward(
+        forward_eval(
             loaded.model, features_for(loaded, data.ohlc[i : i + batch_size]), batch_size=batch_size
         )
         for i in range(0, len(data), batch_size)

@@ -19,15 +19,15 @@ import torch
 from moola.data.features import feature_names as feature_set_names
 from moola.errors import ConfigError, FeatureMismatchError, MoolaError
 from moola.models import JadeCompact, JadeConfig
-from moola.tasks import RegressionTask, make_tasks
-from moola.train.best import BEST_FORMAT_VERSION, BEST_NAME
-from moola.train.checkpoint import (
-    CHECKPOINT_NAME,
+from moola.rundir.best import BEST_FORMAT_VERSION
+from moola.rundir.checkpoint import (
     CheckpointError,
     check_model_shapes,
     read_weights_only,
     validate_checkpoint,
 )
+from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME
+from moola.tasks import RegressionTask, make_tasks
 
 #: The weights ``load_model`` can pick from a run folder.
 WEIGHTS = ("best", "final")

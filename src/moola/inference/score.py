@@ -1,11 +1,12 @@
 """Score predictions on labelled windows with the training verdict, head by head.
 
-The same losses, metrics and rule as training (``moola.train.metrics``), against the same
-prior-only predictors (``moola.train.priors``: per bar position for the per-bar heads), for
-the loss and the metric alike. They are fitted on the scored windows themselves (the best
-prior *in hindsight*), because the run's training split is not part of the weights file: a
-stricter bar than training's, so a head that beats it here beats any prior-only predictor. There is no initial loss to
-compare with, so the verdict's "below its initial loss" part is not applied.
+The same losses, metrics and rule as training (:func:`moola.verdict.judge_head`), against
+the same kind of prior-only predictors (per bar position for the per-bar heads), for the
+loss and the metric alike. They are fitted on the scored windows themselves (the best prior
+*in hindsight*), because the run's training split is not part of the weights file: a
+stricter bar than training's, so a head that beats it here beats any prior-only predictor.
+There is no initial loss to compare with, so the verdict's "below its initial loss" part is
+not applied.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from moola.data.windows import OHLCWindows
 from moola.inference.core import features_for
 from moola.inference.load import LoadedModel
 from moola.tasks import make_tasks
-from moola.train.metrics import evaluate, verdict
-from moola.train.priors import fit_priors, prior_losses
+from moola.verdict import evaluate, fit_priors, judge_head, prior_losses
 
 
 def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]]:
@@ -33,23 +33,22 @@ def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]
     x = features_for(loaded, windows.ohlc)
     priors = fit_priors(tasks, targets)
     evaluation = evaluate(loaded.model, x, targets, tasks, targets, priors=priors)
-    baselines = prior_losses(tasks, priors, targets)
+    prior = prior_losses(tasks, priors, targets)
     heads: dict[str, dict[str, Any]] = {}
     for name in tasks.names:
-        metrics = evaluation.metrics.get(name, {})
-        result = verdict(
+        record = judge_head(
             name,
             initial=float("inf"),
             final=evaluation.losses[name],
-            baseline=baselines[name],
-            metrics=metrics,
+            prior=prior[name],
+            metrics=evaluation.metrics.get(name, {}),
         )
         heads[name] = {
-            "loss": evaluation.losses[name],
-            "baseline": baselines[name],
-            "metrics": metrics,
-            "learned": result.learned,
-            "why": result.why,
+            "loss": record["final"],
+            "baseline": record["baseline"],
+            "metrics": record["metrics"],
+            "learned": record["learned"],
+            "why": record["why"],
         }
     return heads
 
@@ -57,7 +56,7 @@ def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]
 def score_table_rows(heads: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     from moola.report import metric_text, verdict_text
 
-    header = ["head", "loss / const", "metric", "verdict"]
+    header = ["head", "loss / prior", "metric", "verdict"]
     rows = [
         [
             name,

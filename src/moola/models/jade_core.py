@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from moola.errors import ConfigError, InputValidationError
+from moola.models.multitask import MultiTaskModel
 
 MODEL_ID = "moola-lstm-s-v1.1"
 
@@ -77,7 +78,7 @@ class JadeConfig:
         return asdict(self)
 
 
-class JadeCompact(nn.Module):
+class JadeCompact(MultiTaskModel):
     """Multi-task BiLSTM for OHLC windows: type, pointers, binary span and countdown heads."""
 
     def __init__(self, config: JadeConfig | None = None, **overrides: object) -> None:
@@ -129,6 +130,13 @@ class JadeCompact(nn.Module):
     def trunk_parameters(self) -> list[nn.Parameter]:
         """Parameters used by *every* task: the BiLSTM. Gradient balance is measured here."""
         return list(self.lstm.parameters())
+
+    def last_trunk_layer(self) -> list[nn.Parameter]:
+        """The last LSTM layer, both directions (GradNorm measures its gradient norms)."""
+        top = f"_l{self.config.num_layers - 1}"
+        return [
+            p for name, p in self.lstm.named_parameters() if name.split("_reverse")[0].endswith(top)
+        ]
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters downstream of the trunk (projection and heads), excluding log-sigmas."""
@@ -188,9 +196,9 @@ class JadeCompact(nn.Module):
         out, _ = self.lstm(self.input_dropout(x))
         return out
 
-    def decode(self, trunk_out: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All four heads on the trunk output; keys as in the original model."""
-        return self.decode_tasks(dict.fromkeys(OUTPUT_KEYS, trunk_out))
+    def task_names(self) -> tuple[str, ...]:
+        """The four heads (``decode`` feeds them all the same trunk output)."""
+        return tuple(OUTPUT_KEYS)
 
     def decode_tasks(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The heads, each reading its own task's input (normally all the same trunk output).
@@ -225,9 +233,6 @@ class JadeCompact(nn.Module):
             "sigma_binary": self.log_sigma_binary.exp(),
             "sigma_countdown": self.log_sigma_countdown.exp(),
         }
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.decode(self.encode(x))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

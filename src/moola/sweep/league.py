@@ -3,9 +3,9 @@
 Built from the finished runs' ``metrics.json`` files only, so ``moola league DIR`` can rebuild
 it at any time (also while a sweep is still running). For each group and head:
 
-* final (and best) validation loss ÷ the constant baseline, mean ± sd over seeds
+* final (and best) validation loss ÷ the prior's loss, mean ± sd over seeds
   (``best`` exists only where the run recorded a best step; otherwise n/a);
-* the validation metric against the constant predictor's, mean ± sd;
+* the validation metric against the prior's, mean ± sd;
 * the share of seeds on which the head learned (final verdict, best verdict);
 * the run time (fit seconds), mean ± sd;
 
@@ -29,7 +29,7 @@ from moola.atomic import atomic_write, atomic_write_json, atomic_write_text
 from moola.errors import ConfigError
 from moola.report import HEAD_METRIC
 from moola.sweep.runner import read_finished_metrics
-from moola.train.metrics import METRIC_RULES
+from moola.verdict import METRIC_RULES
 
 LEAGUE_JSON, LEAGUE_MD, LEAGUE_PNG = "league.json", "league.md", "league.png"
 #: Config keys that never split groups: the seed is what we average over, the others are
@@ -179,7 +179,7 @@ def league_rows(league: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "seeds",
         "final ÷ baseline",
         "best ÷ baseline",
-        "metric (const)",
+        "metric (prior)",
         "learned (final)",
         "learned (best)",
         "run time s",
@@ -207,10 +207,10 @@ def league_rows(league: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _metric_cell(head: str, metric: dict[str, Any], constant: Any) -> str:
-    """``MAE 9.48 ± 0.30 bars (const 11.75 ± 0.10)``: the metric's name as the verdict says it."""
+    """``MAE 9.48 ± 0.30 bars (prior 11.75 ± 0.10)``: the metric's name as the verdict says it."""
     rule = METRIC_RULES.get(head)
     label, unit = (rule.label, rule.unit) if rule is not None else (metric["name"], "")
-    return f"{label} {_pm(metric)}{unit} (const {_pm(constant)})"
+    return f"{label} {_pm(metric)}{unit} (prior {_pm(constant)})"
 
 
 def league_markdown(league: dict[str, Any]) -> str:
@@ -218,7 +218,7 @@ def league_markdown(league: dict[str, Any]) -> str:
     lines = [
         f"# League table ({league['runs']} finished runs)",
         "",
-        "Validation losses ÷ the constant predictor's (lower is better; a head has learned",
+        "Validation losses ÷ the prior's (lower is better; a head has learned",
         "at ≤ 0.95 and below its initial loss), mean ± sd over seeds. n/a: not recorded.",
         "",
         "| " + " | ".join(header) + " |",

@@ -22,10 +22,10 @@ from typing import Any
 
 from moola.data import OHLCWindows
 from moola.errors import ConfigError, MoolaError
+from moola.rundir.claim import claim_out_dir
 from moola.sweep.task import RunOutcome, RunTask, execute_run
 from moola.train.config import TrainConfig
-from moola.train.outdir import claim_out_dir
-from moola.train.setup import load_data
+from moola.train.objectives import load_data
 
 #: The one data source a worker makes itself (seeded, no file).
 GENERATED = "synthetic"

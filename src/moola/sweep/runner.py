@@ -18,11 +18,10 @@ from typing import IO, Any
 
 from moola.atomic import atomic_write, atomic_write_json
 from moola.errors import ConfigError
+from moola.rundir.layout import CHECKPOINT_NAME, METRICS_NAME
 from moola.sweep.executors import Executor
 from moola.sweep.grid import Grid, RunSpec
 from moola.sweep.task import RunOutcome, RunTask
-from moola.train.checkpoint import CHECKPOINT_NAME
-from moola.train.run import METRICS_NAME
 
 MANIFEST_NAME = "sweep.json"
 ERROR_NAME = "error.json"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 
 from moola.testing.gradients import GradientShares, Shared, gradient_shares
-from moola.train.metrics import LEARNED_MARGIN, MetricRule, verdict
+from moola.verdict import LEARNED_MARGIN, MetricRule, judge_head
 
 
 class BalanceError(AssertionError):
@@ -71,9 +71,10 @@ def assert_learns(
     """Fail unless the head ``task`` learned signal, by ``moola train``'s verdict rule.
 
     Loss: the validation loss ``final`` is at least ``margin`` below ``baseline`` (the loss
-    of the best constant predictor, fitted on the training split) and below ``initial``.
+    of the best predictor that ignores the inputs, fitted on the training split: its prior)
+    and below ``initial``.
     Metric (when ``metric`` and ``baseline_metric`` are given): the head's metric beats the
-    constant predictor's (higher or lower is better). Returns the verdict's sentence.
+    prior's (higher or lower is better). Returns the verdict's sentence.
     """
     if (metric is None) != (baseline_metric is None):
         raise ValueError("give both metric and baseline_metric, or neither")
@@ -82,15 +83,15 @@ def assert_learns(
     if metric is not None and baseline_metric is not None:
         metrics = {"value": float(metric), "baseline": float(baseline_metric)}
         rule = MetricRule("value", "baseline", higher_is_better, metric_name)
-    result = verdict(
+    result = judge_head(
         task,
         initial=float(initial),
         final=float(final),
-        baseline=float(baseline),
+        prior=float(baseline),
         metrics=metrics,
         margin=margin,
         rule=rule,
     )
-    if not result.learned:
-        raise AssertionError(f"task {task!r} did not learn: {result.why}")
-    return result.why
+    if not result["learned"]:
+        raise AssertionError(f"task {task!r} did not learn: {result['why']}")
+    return str(result["why"])

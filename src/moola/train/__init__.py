@@ -1,34 +1,34 @@
-"""Training: the config, the run's assembly (``setup``), the train step, the loop, its
-history and result, checkpoints and validation metrics."""
+"""Training: the config and its flags, the run's assembly (``setup``), the objectives, the one
+loop (``loop/``), walk-forward folds, the result and its files, and the entry point
+(``run.run_training``) behind ``moola train``, every sweep run and ``moola.train(...)``.
 
-from moola.train.best import BEST_NAME, load_best
-from moola.train.checkpoint import load_checkpoint, save_checkpoint
+The verdict lives in :mod:`moola.verdict`, the run folder's files in :mod:`moola.rundir`.
+"""
+
 from moola.train.config import TrainConfig
-from moola.train.history import History
-from moola.train.loop import Trainer, batch_indices
-from moola.train.metrics import Evaluation, Verdict, evaluate, loss_learned, verdict
-from moola.train.result import TrainResult
-from moola.train.setup import Run, RunData, build_data, build_run
+from moola.train.folds import FoldsResult
+from moola.train.loop.history import History
+from moola.train.loop.result import TrainResult
+from moola.train.loop.trainer import Trainer, batch_indices
+from moola.train.objectives import Objective, Part, RunData, SupervisedObjective
+from moola.train.run import RunOutcome, run_training
+from moola.train.setup import Run, build_run
 
 __all__ = [
-    "BEST_NAME",
-    "Evaluation",
+    "FoldsResult",
     "History",
+    "Objective",
+    "Part",
     "Run",
     "RunData",
+    "RunOutcome",
+    "SupervisedObjective",
     "TrainConfig",
     "TrainResult",
     "Trainer",
-    "Verdict",
     "batch_indices",
-    "build_data",
     "build_run",
-    "evaluate",
-    "load_best",
-    "load_checkpoint",
-    "loss_learned",
-    "save_checkpoint",
-    "verdict",
+    "run_training",
 ]
 
 

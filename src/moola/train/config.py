@@ -51,7 +51,7 @@ class TrainConfig:
     """Everything that determines a run. Same config + same machine = bit-identical history.
 
     Each field's help is the help of its ``moola train`` flag; the flags and their defaults
-    are generated from these fields (:func:`moola.train.fields.train_flags`).
+    are generated from these fields (:func:`moola.train.fields.add_train_flags`).
     """
 
     # data

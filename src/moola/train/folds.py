@@ -1,8 +1,8 @@
 """Walk-forward folds: K expanding-window folds in time, each purged; only test blocks judge.
 
 One validation split both picks the best weights and judges them, and it is small. Here the
-timeline of every series (``start_bar``, or the one recovered from shared bars,
-:mod:`moola.data.overlap`) is cut into ``K + 1`` equal blocks of bars. Fold ``f`` (1..K)
+timeline of every series (``start_bar``, or the one recovered from shared bars) is cut into
+``K + 1`` equal blocks of bars by :func:`moola.data.splits.fold_indices`. Fold ``f`` (1..K)
 
 * trains on the windows that end at least ``embargo`` bars before block ``f`` starts (an
   expanding window: blocks ``0..f−1``), with the usual run: its own inner purged split
@@ -11,10 +11,10 @@ timeline of every series (``start_bar``, or the one recovered from shared bars,
   window of the fold shares a bar with, by the best weights: never chosen on these windows.
 
 Windows that share no bars (the synthetic market) are taken in row order as the timeline.
-Each fold's prior baselines are fitted on its own training part. The pooled verdict scores
-the test windows of all folds together (loss vs prior, the paired block-bootstrap interval
-over the pooled windows in time order, metrics as window-weighted means of the folds'), and
-every fold is reported on its own too.
+Each fold's priors are fitted on its own training part. The pooled verdict scores the test
+windows of all folds together (loss vs prior, the paired block-bootstrap interval over the
+pooled windows in time order, metrics as window-weighted means of the folds'), and every
+fold is reported on its own too. Every verdict goes through :func:`moola.verdict.judge_windows`.
 """
 
 from __future__ import annotations
@@ -28,70 +28,21 @@ import numpy as np
 import torch
 
 from moola.data import OHLCWindows, WindowDataset
-from moola.data.overlap import DEFAULT_EMBARGO, detect_series, overlap_run
-from moola.errors import ConfigError
-from moola.models.jade_core import OUTPUT_KEYS
-from moola.train.best import copy_weights
+from moola.data.splits import fold_indices, overlap_run, timeline
+from moola.models.forward import forward_eval
 from moola.train.config import TrainConfig
-from moola.train.loop import Trainer
-from moola.train.metrics import predict, task_metrics, verdict
-from moola.train.paired import BlockBootstrap, paired_interval
-from moola.train.priors import fit_priors, prior_window_losses, window_losses
-from moola.train.setup import load_data
-
-FOLDS_NAME = "folds.json"
-
-
-def timeline(windows: OHLCWindows) -> tuple[np.ndarray, np.ndarray]:
-    """(start_bar, series) per window: given, recovered from shared bars, or row order."""
-    n, k = len(windows), windows.window
-    if windows.start_bar is not None:
-        series = windows.series if windows.series is not None else np.zeros(n, dtype=np.int64)
-        return windows.start_bar, series
-    layout = detect_series(windows.ohlc)
-    # Windows that share no bars: row order is their time order, one window after another,
-    # as one more series beside the recovered ones.
-    lone = ~layout.linked
-    starts, series = layout.start_bar.copy(), layout.series.copy()
-    if lone.any():
-        _, series[~lone] = np.unique(series[~lone], return_inverse=True)
-        series[lone] = int(series[~lone].max()) + 1 if (~lone).any() else 0
-        starts[lone] = np.arange(int(lone.sum()), dtype=np.int64) * k
-    return starts, series
-
-
-def fold_indices(
-    start_bar: np.ndarray,
-    series: np.ndarray,
-    *,
-    window: int,
-    folds: int,
-    embargo: int = DEFAULT_EMBARGO,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per fold, sorted (train, test) row indices; no test window shares a bar with training."""
-    if folds < 1:
-        raise ConfigError(f"folds must be >= 1, got {folds}")
-    if embargo < 0:
-        raise ConfigError(f"embargo must be >= 0 bars, got {embargo}")
-    starts, ids = np.asarray(start_bar, dtype=np.int64), np.asarray(series, dtype=np.int64)
-    out = []
-    for f in range(1, folds + 1):
-        train = np.zeros(len(starts), dtype=bool)
-        test = np.zeros(len(starts), dtype=bool)
-        for s in np.unique(ids):
-            rows = ids == s
-            first, end = int(starts[rows].min()), int(starts[rows].max()) + window
-            edges = [first + round(i * (end - first) / (folds + 1)) for i in range(folds + 2)]
-            train |= rows & (starts + window + embargo <= edges[f])
-            test |= rows & (starts >= edges[f]) & (starts < edges[f + 1])
-        train_idx, test_idx = np.flatnonzero(train), np.flatnonzero(test)
-        if len(train_idx) < 4 or len(test_idx) == 0:
-            raise ConfigError(
-                f"fold {f} of {folds} has {len(train_idx)} training and {len(test_idx)} test "
-                "windows; use fewer folds or more data"
-            )
-        out.append((train_idx.astype(np.int64), test_idx.astype(np.int64)))
-    return out
+from moola.train.loop.best import copy_weights
+from moola.train.loop.trainer import Trainer
+from moola.train.objectives import load_data
+from moola.verdict import (
+    BlockBootstrap,
+    Verdict,
+    fit_priors,
+    judge_windows,
+    prior_window_losses,
+    task_metrics,
+    window_losses,
+)
 
 
 @dataclass
@@ -109,34 +60,23 @@ class FoldScores:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def judge(
-    names: tuple[str, ...],
-    head: dict[str, np.ndarray],
-    initial: dict[str, np.ndarray],
-    prior: dict[str, np.ndarray],
-    metrics: dict[str, dict[str, float]],
-    boot: BlockBootstrap,
-) -> dict[str, dict[str, Any]]:
-    """Per head: losses, the paired interval and the verdict on these test windows."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        interval = paired_interval(head[name], prior[name], boot)
-        m = {**metrics.get(name, {}), **interval}
-        final, base, init = (
-            float(head[name].mean()),
-            float(prior[name].mean()),
-            float(initial[name].mean()),
-        )
-        v = verdict(name, initial=init, final=final, baseline=base, metrics=m)
-        out[name] = {
-            "initial": init,
-            "final": final,
-            "baseline": base,
-            "learned": v.learned,
-            "why": v.why,
-            "metrics": m,
+@dataclass
+class FoldsResult:
+    """What :func:`run_folds` returns: the ``folds.json`` document, and the pooled verdict."""
+
+    doc: dict[str, Any]
+
+    @property
+    def verdict(self) -> dict[str, Verdict]:
+        """Per head, the pooled verdict over every fold's test block."""
+        return {
+            name: Verdict(t["learned"], t["why"]) for name, t in self.doc["pooled"]["tasks"].items()
         }
-    return out
+
+    @property
+    def learned(self) -> bool:
+        """True when every head learned (pooled over the folds)."""
+        return all(v.learned for v in self.verdict.values())
 
 
 def score_fold(
@@ -167,8 +107,8 @@ def score_fold(
     x = test.x.to(trainer.device)
 
     def head_losses() -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
-        outputs = {k: v.cpu() for k, v in predict(trainer.model, x).items()}
-        by_task = {t.name: outputs[OUTPUT_KEYS[t.name]] for t in tasks}
+        outputs = {k: v.cpu() for k, v in forward_eval(trainer.model, x).items()}
+        by_task = {t.name: outputs[t.output_key] for t in tasks}
         losses = window_losses(tasks, by_task, targets)
         return {k: v.numpy() for k, v in losses.items()}, outputs
 
@@ -181,14 +121,13 @@ def score_fold(
     initial, _ = head_losses()
     prior = {k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()}
     order = np.argsort(order_key[test_idx], kind="stable")
-    sort = {k: v[order] for k, v in head.items()}, {k: v[order] for k, v in initial.items()}
     scores = FoldScores(
         fold,
         len(train_idx),
         len(test_idx),
         None if result.best is None else result.best.step,
-        sort[0],
-        sort[1],
+        {k: v[order] for k, v in head.items()},
+        {k: v[order] for k, v in initial.items()},
         {k: v[order] for k, v in prior.items()},
         metrics,
     )
@@ -197,7 +136,9 @@ def score_fold(
         overlap_run=overlap_run(order_key[test_idx], trainer.data.window),
         seed=config.seed,
     )
-    scores.tasks = judge(tasks.names, scores.head, scores.initial, scores.prior, metrics, boot)
+    scores.tasks = judge_windows(
+        tasks.names, scores.head, scores.initial, scores.prior, metrics, boot
+    )
     return scores
 
 
@@ -216,23 +157,23 @@ def pooled_metrics(folds: list[FoldScores]) -> dict[str, dict[str, float]]:
 
 def run_folds(
     config: TrainConfig,
-    folds: int,
+    folds: int | None = None,
     *,
     windows: OHLCWindows | None = None,
     embargo: int | None = None,
     on_fold: Callable[[FoldScores], None] | None = None,
-) -> dict[str, Any]:
-    """Train and judge ``folds`` walk-forward folds; the ``folds.json`` document. ``embargo``
+) -> FoldsResult:
+    """Train and judge ``folds`` (default: the config's) walk-forward folds. ``embargo``
     defaults to the config's."""
+    folds = config.folds if folds is None else folds
     embargo = config.embargo if embargo is None else embargo
     windows = windows if windows is not None else load_data(config)
     windows.validate()
     starts, series = timeline(windows)
     order_key = series * (int(starts.max()) + 2 * windows.window) + starts  # time, series by series
+    cuts = fold_indices(starts, series, window=windows.window, folds=folds, embargo=embargo)
     scored = []
-    for f, (train_idx, test_idx) in enumerate(
-        fold_indices(starts, series, window=windows.window, folds=folds, embargo=embargo), 1
-    ):
+    for f, (train_idx, test_idx) in enumerate(cuts, 1):
         scores = score_fold(f, windows, train_idx, test_idx, config, order_key)
         scored.append(scores)
         if on_fold is not None:
@@ -243,29 +184,26 @@ def run_folds(
         for part in ("head", "initial", "prior")
     }
     n = len(pooled["head"][names[0]])
-    runs = max(
-        overlap_run(order_key[idx], windows.window)
-        for _, idx in fold_indices(
-            starts, series, window=windows.window, folds=folds, embargo=embargo
-        )
-    )
+    runs = max(overlap_run(order_key[idx], windows.window) for _, idx in cuts)
     boot = BlockBootstrap(np.arange(n), overlap_run=runs, seed=config.seed)
-    tasks = judge(
+    tasks = judge_windows(
         names, pooled["head"], pooled["initial"], pooled["prior"], pooled_metrics(scored), boot
     )
-    return {
-        "folds": folds,
-        "embargo": embargo,
-        "config": config.to_dict(),
-        "pooled": {"n_test": n, "tasks": tasks},
-        "per_fold": [
-            {
-                "fold": s.fold,
-                "n_train": s.n_train,
-                "n_test": s.n_test,
-                "best_step": s.best_step,
-                "tasks": s.tasks,
-            }
-            for s in scored
-        ],
-    }
+    return FoldsResult(
+        {
+            "folds": folds,
+            "embargo": embargo,
+            "config": config.to_dict(),
+            "pooled": {"n_test": n, "tasks": tasks},
+            "per_fold": [
+                {
+                    "fold": s.fold,
+                    "n_train": s.n_train,
+                    "n_test": s.n_test,
+                    "best_step": s.best_step,
+                    "tasks": s.tasks,
+                }
+                for s in scored
+            ],
+        }
+    )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from moola.data import OHLCWindows
     from moola.train import TrainConfig, TrainResult
+    from moola.train.folds import FoldsResult
 
 
 def train(
@@ -22,16 +23,18 @@ def train(
     *,
     windows: OHLCWindows | None = None,
     **overrides: Any,
-) -> TrainResult:
-    """Train a run and return its :class:`~moola.train.TrainResult` (``.verdict`` per head).
+) -> TrainResult | FoldsResult:
+    """Train a run as ``moola train`` does (:func:`moola.train.run.run_training`) and return
+    its result: a :class:`~moola.train.TrainResult` for one split, a
+    :class:`~moola.train.folds.FoldsResult` with ``folds=K``; both give ``.verdict`` per head
+    and ``.learned``.
 
     ``config``: a ``TrainConfig`` or a dict of its fields (``overrides`` on top). With an
     ``out_dir`` the run folder is written as by ``moola train`` (claimed first, so a busy or
     bad folder fails before training); ``out_dir=None`` writes nothing.
     """
-    from moola.train import TrainConfig, Trainer
-    from moola.train.outdir import claim_out_dir
-    from moola.train.run import train_and_write
+    from moola.train import TrainConfig
+    from moola.train.run import run_training
 
     if config is None:
         values: dict[str, Any] = {"progress": False}
@@ -39,16 +42,15 @@ def train(
         values = config.to_dict()
     else:
         values = {"progress": False, **dict(config)}
-    config = TrainConfig.from_dict({**values, **overrides})
-    trainer = Trainer(config, windows=windows)
-    if config.out_dir is None:
-        return trainer.fit()
-    with claim_out_dir(config.out_dir):
-        return train_and_write(trainer).result
+    outcome = run_training(TrainConfig.from_dict({**values, **overrides}), windows=windows)
+    if outcome.folds is not None:
+        return outcome.folds
+    assert outcome.result is not None
+    return outcome.result
 
 
 class _CallableTrain(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> TrainResult:
+    def __call__(self, *args: Any, **kwargs: Any) -> TrainResult | FoldsResult:
         return train(*args, **kwargs)
 
 

@@ -1,103 +1,203 @@
-"""Fit a trainer and write its outputs: the one code path behind ``moola train`` and ``moola sweep``.
+"""One entry point for a run: claim the folder, choose folds or one split, train, write.
 
-``metrics.json`` is written last, atomically, so its presence means the run finished: a sweep
-that was killed mid-run finds no ``metrics.json`` in that run's folder and redoes (or resumes)
-only that run.
+``moola train``, every ``moola sweep`` run and the Python API (``moola.train(...)``) all call
+:func:`run_training`, so the choice between walk-forward folds and one split, the resume
+rules and the order the files are written in (``metrics.json`` last, so that its presence
+means the run finished) live here once. What a caller shows while it runs (a header, a
+progress bar, a table per fold) comes through a :class:`Reporter`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from moola.atomic import atomic_write_json
 from moola.data import OHLCWindows
-from moola.report import plot_loss_curves
+from moola.errors import ConfigError
+from moola.rundir.checkpoint import load_checkpoint
+from moola.rundir.claim import claim_out_dir, previous_run_notice
+from moola.rundir.guard import frozen_differences
+from moola.rundir.layout import CHECKPOINT_NAME
 from moola.train.config import TrainConfig
-from moola.train.folds import FOLDS_NAME, FoldScores, run_folds
-from moola.train.loop import ProgressCallback, Trainer
-from moola.train.outdir import check_out_dir
-from moola.train.result import TrainResult
+from moola.train.folds import FoldScores, FoldsResult, run_folds
+from moola.train.loop.result import TrainResult, folds_metrics
+from moola.train.loop.trainer import Trainer
+from moola.train.objectives import Objective
+from moola.train.outputs import Written, write_folds_outputs, write_split_outputs
 
-METRICS_NAME = "metrics.json"
-PLOT_NAME = "loss_curves.png"
+#: ``resume=AUTO``: continue the checkpoint in the run's folder when the resume guard would
+#: accept it for this config (a killed sweep run), else start afresh.
+AUTO = "auto"
+
+
+class Reporter(Protocol):
+    """What a caller shows while a run goes (:class:`Quiet` shows nothing)."""
+
+    def started(self, plan: Plan) -> None:
+        """The run is built (or, for folds, about to start) and its folder claimed."""
+
+    def progress(self, step: int, losses: Mapping[str, float]) -> None:
+        """Every log interval: the step reached and the interval's mean natural-units losses."""
+
+    def fold(self, scores: FoldScores) -> None:
+        """A walk-forward fold was trained and judged."""
+
+
+class Quiet:
+    """A :class:`Reporter` that shows nothing (the API's and a sweep run's)."""
+
+    def started(self, plan: Plan) -> None:
+        pass
+
+    def progress(self, step: int, losses: Mapping[str, float]) -> None:
+        pass
+
+    def fold(self, scores: FoldScores) -> None:
+        pass
 
 
 @dataclass
-class RunOutputs:
-    """What a finished run produced: the metrics document and the files written."""
+class Plan:
+    """What is about to run, for the reporter's header."""
 
+    config: TrainConfig
+    trainer: Trainer | None  # None for walk-forward folds (each fold builds its own)
+    resumed_at: int | None = None  # the checkpoint step a resumed run continues from
+    notice: str | None = None  # what a new run in the folder replaces
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run produced: its ``metrics.json`` document, its result and files."""
+
+    config: TrainConfig
     metrics: dict[str, Any]
-    result: TrainResult
-    metrics_path: Path | None
-    checkpoint: Path | None
-    plot: Path | None  # None when matplotlib is not installed
+    result: TrainResult | None = None  # one split
+    folds: FoldsResult | None = None  # walk-forward folds
+    written: Written = field(default_factory=Written)
+    resumed_at: int | None = None
+    trainer: Trainer | None = None
 
 
-def train_and_write(
-    trainer: Trainer,
-    out_dir: str | Path | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-) -> RunOutputs:
-    """Train to ``config.steps`` and write checkpoint, plot, then ``metrics.json`` (last).
-
-    ``out_dir`` defaults to ``trainer.config.out_dir``; a sweep executor on another machine
-    passes a local staging folder instead (periodic checkpoints go there too). With neither,
-    nothing is written. ``progress`` is called at every log interval (the CLI's progress bar).
-    ``metrics["timing"]["fit_seconds"]`` is the wall time of this fit (of the resumed part
-    only, for a resumed run).
-    """
-    started = time.perf_counter()
-    target = out_dir if out_dir is not None else trainer.config.out_dir
-    result = trainer.fit(progress, checkpoint_dir=target)
-    metrics = result.to_metrics()
-    metrics["timing"] = {"fit_seconds": time.perf_counter() - started}
-    if trainer.auto_threads is not None:  # the count the load left at the end (moola.threads)
-        metrics["timing"]["threads_at_end"] = trainer.auto_threads.threads
-    if target is None:
-        return RunOutputs(metrics, result, None, None, None)
-    return write_outputs(trainer, metrics, result, Path(target))
-
-
-def write_outputs(
-    trainer: Trainer, metrics: dict[str, Any], result: TrainResult, out: Path
-) -> RunOutputs:
-    """Checkpoint and plot first, ``metrics.json`` last: its presence marks a finished run."""
-    check_out_dir(out)
-    checkpoint = trainer.save(out)
-    plot = plot_loss_curves(metrics, out / PLOT_NAME)
-    metrics_path = atomic_write_json(out / METRICS_NAME, metrics)
-    return RunOutputs(metrics, result, metrics_path, checkpoint, plot)
-
-
-def folds_and_write(
-    config: TrainConfig,
-    out_dir: str | Path | None = None,
+def run_training(
+    config: TrainConfig | Mapping[str, Any],
     *,
     windows: OHLCWindows | None = None,
-    on_fold: Callable[[FoldScores], None] | None = None,
-) -> dict[str, Any]:
-    """``config.folds`` walk-forward folds (:func:`moola.train.folds.run_folds`); writes
-    ``folds.json`` and then a ``metrics.json`` (last, as for one split) whose ``tasks`` are the
-    pooled verdicts, so ``moola league`` ranks fold runs like any other. Returns the metrics."""
+    resume: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    reporter: Reporter | None = None,
+    claim: bool = True,
+    lock_name: str = "moola train",
+    objective: Objective | None = None,
+) -> RunOutcome:
+    """Train one run to completion and write its folder.
+
+    ``config``: a ``TrainConfig``, or a dict of its fields; with ``resume``, the dict holds
+    only the settings to change (the rest are the checkpoint's). ``config.folds`` > 0 trains
+    that many walk-forward folds (no resume: every fold trains afresh); otherwise one split.
+    ``resume``: a checkpoint or run folder to continue (only the settings the resume guard
+    allows may differ), or :data:`AUTO`. ``out_dir`` replaces the config's folder as the one
+    written to (a sweep's staging folder); with neither, nothing is written. ``claim`` holds
+    the folder's lock for the run (``lock_name`` says who holds it); a caller that holds it
+    already passes False. ``objective``: what the run learns (default: the config's,
+    JadeCompact's four supervised heads); walk-forward folds are the supervised objective's.
+    """
+    reporter = reporter if reporter is not None else Quiet()
+    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    if values.get("folds") and resume not in (None, AUTO):
+        raise ConfigError("--folds trains every fold afresh; drop --resume (or --folds)")
+    if values.get("folds") and objective is not None:
+        raise ConfigError("walk-forward folds train JadeCompact's supervised heads; drop folds")
+    trainer: Trainer | None = None
+    if resume not in (None, AUTO):
+        assert resume is not None
+        trainer = Trainer.resume(resume, windows=windows, objective=objective, **values)
+        settings = trainer.config
+    else:
+        settings = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(values)
+    target = Path(out_dir) if out_dir is not None else _path(settings.out_dir)
+    held = claim_out_dir(target, lock_name) if claim and target is not None else nullcontext()
+    with held:  # before training: a bad or busy folder fails now
+        if settings.folds:
+            return _run_folds(settings, target, windows, reporter)
+        if trainer is None:
+            trainer = _trainer(settings, target, windows, objective, auto=resume == AUTO)
+        return _run_split(trainer, target, resume, reporter)
+
+
+def _run_split(
+    trainer: Trainer, target: Path | None, resume: str | Path | None, reporter: Reporter
+) -> RunOutcome:
+    resumed_at = trainer.step or None
+    continues_here = (resume == AUTO and resumed_at is not None) or _is_folder_of(resume, target)
+    notice = None if continues_here else previous_run_notice(target)
+    reporter.started(Plan(trainer.config, trainer, resumed_at, notice))
     started = time.perf_counter()
-    doc = run_folds(config, config.folds, windows=windows, on_fold=on_fold)
-    metrics: dict[str, Any] = {
-        "config": config.to_dict(),
-        "tasks": doc["pooled"]["tasks"],
-        "best": None,
-        "folds": {k: doc[k] for k in ("folds", "embargo", "per_fold")},
-        "n_test": doc["pooled"]["n_test"],
-        "timing": {"fit_seconds": time.perf_counter() - started},
-    }
-    target = out_dir if out_dir is not None else config.out_dir
+    result = trainer.fit(reporter.progress, checkpoint_dir=target)
+    timing: dict[str, Any] = {"fit_seconds": time.perf_counter() - started}
+    if trainer.auto_threads is not None:  # the count the load left at the end (moola.threads)
+        timing["threads_at_end"] = trainer.auto_threads.threads
+    metrics = result.to_metrics(timing)
+    written = Written()
     if target is not None:
-        out = Path(target)
-        check_out_dir(out)
-        atomic_write_json(out / FOLDS_NAME, doc)
-        atomic_write_json(out / METRICS_NAME, metrics)
-    return metrics
+        written = write_split_outputs(target, metrics, trainer.save)
+    return RunOutcome(
+        trainer.config,
+        metrics,
+        result=result,
+        written=written,
+        resumed_at=resumed_at,
+        trainer=trainer,
+    )
+
+
+def _run_folds(
+    config: TrainConfig, target: Path | None, windows: OHLCWindows | None, reporter: Reporter
+) -> RunOutcome:
+    config = TrainConfig.from_dict({**config.to_dict(), "progress": False})
+    reporter.started(Plan(config, None, None, previous_run_notice(target)))
+    started = time.perf_counter()
+    folds = run_folds(config, windows=windows, on_fold=reporter.fold)
+    metrics = folds_metrics(config, folds.doc, fit_seconds=time.perf_counter() - started)
+    written = write_folds_outputs(target, folds.doc, metrics) if target is not None else Written()
+    return RunOutcome(config, metrics, folds=folds, written=written)
+
+
+def _trainer(
+    config: TrainConfig,
+    target: Path | None,
+    windows: OHLCWindows | None,
+    objective: Objective | None,
+    *,
+    auto: bool,
+) -> Trainer:
+    """A fresh trainer; with ``auto``, the checkpoint in ``target`` continued instead when
+    the resume guard's own rules accept it for ``config`` (a killed sweep run: a shorter run
+    may be extended, which is bit-identical)."""
+    checkpoint = None if target is None else target / CHECKPOINT_NAME
+    if auto and checkpoint is not None and checkpoint.is_file() and _resumable(checkpoint, config):
+        return Trainer.resume(checkpoint, windows=windows, objective=objective, **config.to_dict())
+    return Trainer(config, windows=windows, objective=objective)
+
+
+def _resumable(checkpoint: Path, requested: TrainConfig) -> bool:
+    """Whether ``moola train --resume`` would accept this checkpoint for ``requested``."""
+    state = load_checkpoint(checkpoint)
+    same = not frozen_differences(state["config"], requested.to_dict())
+    return same and int(state["step"]) <= requested.steps
+
+
+def _is_folder_of(resume: str | Path | None, target: Path | None) -> bool:
+    """Whether ``resume`` (a run folder or its checkpoint) is the folder written to."""
+    if resume in (None, AUTO) or target is None:
+        return False
+    path = Path(resume).resolve()
+    return target.resolve() in {path, path.parent}
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)

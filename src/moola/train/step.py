@@ -16,7 +16,7 @@ import torch
 
 from moola.balancing import Balancer, StepContext
 from moola.errors import ConfigError
-from moola.models import JadeCompact
+from moola.models.multitask import MultiTaskModel
 from moola.tasks import TaskSet
 
 #: Balancers whose step can be captured in a CUDA graph (no host reads, no host-side
@@ -52,7 +52,7 @@ def make_optimizer(
 class EagerStep:
     def __init__(
         self,
-        model: JadeCompact,
+        model: MultiTaskModel,
         tasks: TaskSet,
         balancer: Balancer,
         optimizer: torch.optim.Optimizer,

@@ -32,7 +32,8 @@ from moola.probe import probe_from_graph
 from moola.seeding import seed_everything
 from moola.tasks import COUNTDOWN_CLIP, make_tasks
 from moola.train import TrainConfig
-from moola.train.setup import build_balancer, build_model
+from moola.train.objectives import SupervisedObjective
+from moola.train.setup import build_balancer
 
 RUN_STEPS = 50
 
@@ -70,7 +71,9 @@ def measure_run(
         out_dir=None,
         progress=False,
     )
-    model = build_model(config, data.n_features, torch.device("cpu"))
+    model = SupervisedObjective.from_config(config).build_model(
+        config, data.n_features, torch.device("cpu")
+    )
     balancer = build_balancer(config, tasks, torch.device("cpu"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     priorities = tasks.priorities()

@@ -7,8 +7,9 @@ import pytest
 
 from moola.data import OHLCWindows, chronological_split, split_windows, train_val_split
 from moola.data.labeling import label_series
-from moola.data.overlap import choose_split, detect_series, series_split
+from moola.data.overlap import detect_series
 from moola.data.signal_free import random_walk_series
+from moola.data.splits import choose_split, series_split
 from moola.errors import ConfigError
 
 K = 105

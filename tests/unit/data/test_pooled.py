@@ -9,9 +9,9 @@ import pytest
 
 from moola.data import OHLCWindows, chronological_split, load_parquet, load_windows, save_parquet
 from moola.data.labeling import label_series
-from moola.data.overlap import choose_split
 from moola.data.pooled import pool_windows
 from moola.data.signal_free import random_walk_series
+from moola.data.splits import choose_split
 from moola.data.windows import WindowValidationError
 from moola.train.folds import fold_indices, timeline
 

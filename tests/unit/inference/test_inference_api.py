@@ -15,7 +15,7 @@ import moola
 from moola.data import SyntheticConfig, generate_synthetic
 from moola.errors import ConfigError, DataValidationError, FeatureMismatchError
 from moola.inference import ModelLoadError, cut_series, load_model
-from moola.train.checkpoint import CheckpointError
+from moola.rundir.checkpoint import CheckpointError
 from tests.helpers.configs import tiny_config
 
 WINDOW = 24

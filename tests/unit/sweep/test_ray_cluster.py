@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from moola.data.signal_free import SignalFreeConfig, generate_signal_free
+from moola.rundir.claim import LOCK_NAME, claim_out_dir
 from moola.sweep import Grid
 from moola.sweep.executors import PoolExecutor
-from moola.train.outdir import LOCK_NAME, claim_out_dir
 from tests.unit.sweep.test_runs import TINY, read_metrics, results, sweep
 
 pytestmark = pytest.mark.slow  # two Ray nodes start in ~20 s

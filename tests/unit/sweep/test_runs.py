@@ -12,12 +12,12 @@ import pytest
 
 from moola.atomic import atomic_write
 from moola.cli import main
+from moola.rundir.claim import LOCK_NAME, claim_out_dir
 from moola.sweep import Grid, run_sweep
 from moola.sweep.executors import InlineExecutor, PoolExecutor
 from moola.sweep.progress import SweepProgress
 from moola.sweep.task import RunOutcome
 from moola.train import TrainConfig, Trainer
-from moola.train.outdir import LOCK_NAME, claim_out_dir
 
 #: A run of about a tenth of a second: tiny model, 64 windows, 6 steps.
 TINY = {
@@ -49,7 +49,7 @@ def quick_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     def plot(metrics: dict[str, Any], path: Path) -> Path:
         return atomic_write(path, lambda handle: handle.write(b"stand-in plot"))
 
-    monkeypatch.setattr("moola.train.run.plot_loss_curves", plot)
+    monkeypatch.setattr("moola.train.outputs.plot_loss_curves", plot)
 
 
 def tiny_grid(balancers: tuple[str, ...] = ("static",), seeds: tuple[int, ...] = (0, 1), **extra):

@@ -101,7 +101,7 @@ def test_assert_learns_uses_loss_and_metric() -> None:
     why = assert_learns(
         "classification", initial=1.1, final=0.5, baseline=1.0, metric=0.8, baseline_metric=0.4
     )
-    assert "loss 0.50x const" in why
+    assert "loss 0.50x prior" in why
     with pytest.raises(AssertionError, match=r"task 'classification' did not learn: .*accuracy"):
         # the loss fell below the constant's, the metric did not beat it: only the prior learned
         assert_learns(

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from moola.data.signal_free import SignalFreeConfig, generate_signal_free
+from moola.data.splits import fold_indices, timeline
 from moola.errors import ConfigError
 from moola.train import TrainConfig
-from moola.train.folds import fold_indices, run_folds, timeline
+from moola.train.folds import run_folds
 
 K = 105
 TINY = dict(
@@ -59,7 +60,7 @@ def test_run_folds_reports_every_fold_and_the_pooled_verdict(tmp_path: Path) -> 
     from moola.data import save_parquet
 
     windows = generate_signal_free(SignalFreeConfig(n_bars=2400, seed=0))
-    doc = run_folds(TrainConfig(**TINY), 2, windows=windows)
+    doc = run_folds(TrainConfig(**TINY), 2, windows=windows).doc
     assert [f["fold"] for f in doc["per_fold"]] == [1, 2]
     assert doc["pooled"]["n_test"] == sum(f["n_test"] for f in doc["per_fold"])
     for fold in doc["per_fold"]:

@@ -11,7 +11,8 @@ import torch
 
 from moola.cli import main
 from moola.train import Trainer, build_run
-from moola.train.setup import build_balancer, build_data, build_model, build_step, build_tasks
+from moola.train.objectives import SupervisedObjective
+from moola.train.setup import build_balancer, build_step
 from moola.train.step import EagerStep
 from tests.helpers.configs import tiny_config
 
@@ -33,14 +34,15 @@ def test_builders_one_by_one_match_build_run() -> None:
     run = build_run(config)
     seed_everything(config.seed, threads=config.threads)
     device = torch.device("cpu")
-    tasks = build_tasks(config)
-    data = build_data(config, tasks, device)
-    model = build_model(config, data.n_features, device)
+    objective = SupervisedObjective.from_config(config)
+    tasks = objective.tasks
+    data = objective.build_data(config, device)
+    model = objective.build_model(config, data.n_features, device)
     balancer = build_balancer(config, tasks, device)
     step = build_step(config, model, tasks, balancer, device)
     assert isinstance(step, EagerStep) and step.optimizer is not None
     assert data.fingerprint == run.data.fingerprint
-    assert data.baselines == run.data.baselines
+    assert data.prior_losses == run.data.prior_losses
     for a, b in zip(model.parameters(), run.model.parameters()):
         assert torch.equal(a, b)
     assert not model.check_finite  # build_data checked the whole data set once
@@ -116,9 +118,11 @@ def test_the_embargo_setting_reaches_the_split() -> None:
     windows = label_series(series, LabelRule(window=24, stride=4))
     device = torch.device("cpu")
     config = tiny_config(steps=1)
-    tasks = build_tasks(config)
-    plain = build_data(config, tasks, device, windows=windows).split
-    embargoed = build_data(tiny_config(steps=1, embargo=40), tasks, device, windows=windows).split
+    objective = SupervisedObjective.from_config(config)
+    plain = objective.build_data(config, device, windows=windows).split
+    embargoed = objective.build_data(
+        tiny_config(steps=1, embargo=40), device, windows=windows
+    ).split
     assert embargoed.info.embargo == 40 and plain.info.embargo == 0
     assert embargoed.info.n_purged > plain.info.n_purged
     starts = windows.start_bar

@@ -1,0 +1,109 @@
+"""``moola predict``: parse, predict every window, print the table and the verdict, write
+the parquet and the chart."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from moola.cli.common import add_command, say
+from moola.errors import ConfigError
+
+#: Windows drawn by ``--plot`` (the newest ones).
+PLOT_WINDOWS = 4
+
+
+def add_parser(sub: Any) -> None:
+    from moola.data.labeling import LabelRule
+
+    parser = add_command(
+        sub,
+        "predict",
+        run,
+        help="predict windows of new data with a trained run (table, metrics, chart)",
+    )
+    parser.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="run folder or checkpoint file")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="a bar series (CSV/parquet with open, high, low, close), or labelled windows as "
+        "train --data takes them (then per-head metrics and the verdict are printed)",
+    )
+    parser.add_argument("--out", required=True, help="output .parquet, one row per window")
+    parser.add_argument(
+        "--weights", choices=["best", "final"], default="best", help="default best (best.pt)"
+    )
+    stride = LabelRule().stride
+    parser.add_argument(
+        "--stride",
+        type=int,
+        default=stride,
+        help=f"bars between windows cut from a series; default {stride}",
+    )
+    parser.add_argument("--plot", metavar="PNG", help="draw the newest windows as candlesticks")
+    parser.add_argument(
+        "--plot-windows",
+        type=int,
+        default=PLOT_WINDOWS,
+        help=f"windows drawn; default {PLOT_WINDOWS}",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from moola.inference.core import predict_input, prepare
+    from moola.inference.load import load_model
+    from moola.inference.table import write_predictions
+    from moola.outfile import check_out_file
+
+    out = check_out_file(args.out, ".parquet")
+    plot = check_out_file(args.plot, ".png", "--plot") if args.plot else None
+    if args.plot_windows < 1:
+        raise ConfigError(f"--plot-windows must be >= 1, got {args.plot_windows}")
+    loaded = load_model(args.run, weights=args.weights)
+    data = prepare(loaded, args.data, stride=args.stride)
+    pred = predict_input(loaded, data)
+    say(
+        "predict",
+        f"{len(pred)} windows of {loaded.window} bars from {args.data}, "
+        f"{loaded.weights} weights of {loaded.path} (step {loaded.step}), features "
+        f"{loaded.feature_set} ({loaded.n_features})",
+    )
+    if data.labelled is not None:
+        from moola.inference.score import score, score_table_rows
+        from moola.report import print_table
+
+        header, rows = score_table_rows(score(loaded, data.labelled))
+        print_table(
+            f"moola predict — {len(pred)} labelled windows, {loaded.weights} weights "
+            "(prior fitted on these windows)",
+            header,
+            rows,
+        )
+    print(newest_line(pred), file=sys.stderr)
+    write_predictions(pred, out, data.labelled)
+    print(f"wrote {out}", file=sys.stderr)
+    if plot is not None:
+        from moola.inference.plot import plot_windows
+
+        plot_windows(pred, data, plot, n=args.plot_windows)
+        print(f"wrote {plot}", file=sys.stderr)
+    return 0
+
+
+def newest_line(pred: Any) -> str:
+    """The last window in one line, with a reminder of what it means in time."""
+    from moola.data.labeling import LabelRule
+
+    i = len(pred) - 1
+    where = (
+        ""
+        if pred.start_bar is None
+        else f" (series bars {pred.start_bar[i]}..{pred.start_bar[i] + pred.window - 1})"
+    )
+    probs = ", ".join(f"{n} {p:.2f}" for n, p in zip(pred.label_names, pred.type_prob[i]))
+    return (
+        f"last window{where}: {probs}; expansion at window bars "
+        f"{pred.span_start[i]}..{pred.span_end[i]} — a description of the past: the labels "
+        f"end the expansion at least {LabelRule().aftermath} bars before the window's end"
+    )

@@ -1,0 +1,125 @@
+"""The seam between the one training loop and what it learns: an objective and its data.
+
+An :class:`Objective` gives the loop its tasks (losses, priorities, units), builds the run's
+data and model, turns a drawn batch into inputs and targets, and evaluates the held-out
+part against its prior-only predictors. Everything else (the step, the balancers, the
+probe and telemetry, progress, checkpoints, the resume guard, the run folder) is the loop's
+and works for any objective: JadeCompact's four supervised heads
+(:mod:`moola.train.objectives.supervised`) are one objective; pretraining objectives are
+others.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from moola.data.splits import Split
+from moola.models.multitask import MultiTaskModel
+from moola.tasks import TaskSet
+from moola.verdict import BlockBootstrap, Evaluation
+
+if TYPE_CHECKING:
+    from moola.data import OHLCWindows
+    from moola.train.config import TrainConfig
+
+
+@dataclass
+class Part:
+    """One part of a run's data on its device: inputs (N, K, F) and targets by task name."""
+
+    x: torch.Tensor
+    targets: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The rows ``idx`` (a device index tensor) of the inputs and of every target."""
+        return self.x.index_select(0, idx), {
+            k: v.index_select(0, idx) for k, v in self.targets.items()
+        }
+
+
+@dataclass
+class RunData:
+    """A run's data on its device and what describes it: both parts, the split and its
+    report, the prior-only predictors fitted on the training part only and their losses on
+    the validation part, the block bootstrap of the verdict's interval, the feature names and
+    the fingerprint the resume guard checks."""
+
+    train: Part
+    val: Part
+    #: Per task, the loss of its prior-only predictor on the validation part (natural units).
+    prior_losses: dict[str, float]
+    #: The prior-only predictors themselves, as the objective fitted them (training part only).
+    priors: dict[str, Any]
+    feature_names: tuple[str, ...]
+    fingerprint: str
+    window: int
+    split: Split
+    bootstrap: BlockBootstrap | None = None
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        return self.train.x
+
+    @property
+    def y_train(self) -> dict[str, torch.Tensor]:
+        return self.train.targets
+
+    @property
+    def x_val(self) -> torch.Tensor:
+        return self.val.x
+
+    @property
+    def y_val(self) -> dict[str, torch.Tensor]:
+        return self.val.targets
+
+
+class Objective(ABC):
+    """What a run learns. Subclasses fix the data, the model, the targets and the evaluation."""
+
+    #: How runs, checkpoints and ``metrics.json`` name the objective.
+    name: str = "objective"
+
+    def __init__(self, tasks: TaskSet) -> None:
+        self.tasks = tasks
+
+    @abstractmethod
+    def build_data(
+        self, config: TrainConfig, device: torch.device, *, windows: OHLCWindows | None = None
+    ) -> RunData:
+        """Load, split and featurise the data; build the targets and fit the priors on the
+        training part only."""
+
+    @abstractmethod
+    def build_model(
+        self, config: TrainConfig, n_features: int, device: torch.device
+    ) -> MultiTaskModel:
+        """A freshly initialised model on ``device`` (it draws from the seeded RNG)."""
+
+    def batch(
+        self, part: Part, idx: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The inputs and targets of the batch ``idx`` at ``step``: the rows as they are. An
+        objective that corrupts its inputs (masking) does it here, as a function of
+        ``step`` only, so that a resumed run draws the same batches."""
+        return part.take(idx)
+
+    @abstractmethod
+    def evaluate(self, model: MultiTaskModel, data: RunData) -> Evaluation:
+        """Every task's validation loss (natural units) and metrics beside its prior's."""
+
+    def model_settings(self, model: MultiTaskModel) -> dict[str, Any]:
+        """The model's configuration as plain data (``best.pt`` records it)."""
+        config = getattr(model, "config", None)
+        to_dict = getattr(config, "to_dict", None)
+        return dict(to_dict()) if callable(to_dict) else {}

@@ -1,0 +1,125 @@
+"""Prior-only baselines: per output column, fitted on training, never weaker than one constant."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from moola.tasks import best_constant_huber, make_tasks
+from moola.verdict import task_metrics, verdict
+from moola.verdict.priors import (
+    best_f1_positions,
+    fit_priors,
+    huber_minimiser_per_column,
+    prior_losses,
+    prior_window_losses,
+    window_losses,
+)
+
+K = 40
+
+
+def targets_for(n: int, seed: int) -> dict[str, torch.Tensor]:
+    """Spans that start early in the window more often than late: a position prior to learn."""
+    g = torch.Generator().manual_seed(seed)
+    start = (torch.rand(n, generator=g) ** 2 * 25).long()
+    end = start + torch.randint(2, 10, (n,), generator=g)
+    label = torch.randint(0, 3, (n,), generator=g)
+    return make_tasks().build_targets(label, start, end, K)
+
+
+def test_huber_minimiser_per_column_matches_the_scalar_one() -> None:
+    values = np.random.default_rng(0).standard_normal((50, 3)) * [1.0, 5.0, 20.0]
+    got = huber_minimiser_per_column(values, 1.0)
+    want = [best_constant_huber(values[:, j], 1.0) for j in range(3)]
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_best_f1_positions_picks_the_positions_that_maximise_training_f1() -> None:
+    # 4 windows of 5 bars; bar 1 in span in all 4, bar 2 in 3, bar 3 in 1, bars 0 and 4 never.
+    inside = torch.tensor(
+        [[0, 1, 1, 0, 0], [0, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 1, 0, 0, 0]], dtype=torch.bool
+    )
+    # top-1 {1}: tp 4, fp 0, fn 4 -> 8/12; top-2 {1, 2}: tp 7, fp 1, fn 1 -> 14/16; top-3: 16/21
+    assert best_f1_positions(inside).tolist() == [False, True, True, False, False]
+
+
+def test_the_countdown_prior_is_per_position_and_beats_the_one_number_constant() -> None:
+    tasks = make_tasks()
+    train, val = targets_for(300, 0), targets_for(100, 1)
+    priors = fit_priors(tasks, train)
+    bars = train["countdown"] / tasks["countdown"].target_scale  # type: ignore[attr-defined]
+    np.testing.assert_allclose(
+        priors["countdown"].metric_prediction.numpy(), np.median(bars.numpy(), axis=0)
+    )
+    # The per-position minimiser of the Huber loss is never worse on training than one number.
+    per_position = prior_losses(tasks, priors, train)
+    constant = tasks.constant_losses(train, train)
+    for name in ("binary", "countdown"):
+        assert per_position[name] < constant[name]
+    # and on held-out targets from the same prior it is better too (the point of the prior)
+    held_out = prior_losses(tasks, priors, val)
+    held_out_constant = tasks.constant_losses(train, val)
+    assert held_out["countdown"] < 0.8 * held_out_constant["countdown"]
+    # type and pointers keep the class prior and the per-column constant
+    for name in ("type", "pointers"):
+        assert held_out[name] == pytest.approx(held_out_constant[name], rel=1e-6)
+
+
+def test_window_losses_average_to_the_task_losses() -> None:
+    tasks = make_tasks()
+    y = targets_for(64, 2)
+    g = torch.Generator().manual_seed(3)
+    outputs = {
+        "type": torch.randn(64, 3, generator=g),
+        "pointers": torch.rand(64, 2, generator=g),
+        "binary": torch.randn(64, K, generator=g),
+        "countdown": torch.randn(64, K, generator=g),
+    }
+    per_window = window_losses(tasks, outputs, y)
+    keyed = {
+        "logits": outputs["type"],
+        "pointers": outputs["pointers"],
+        "expansion_binary_logits": outputs["binary"],
+        "expansion_countdown": outputs["countdown"],
+    }
+    natural = tasks.to_natural(tasks.losses(keyed, y))
+    for name, value in zip(tasks.names, natural.tolist()):
+        assert float(per_window[name].mean()) == pytest.approx(value, rel=1e-5)
+
+
+def test_a_head_that_outputs_the_per_position_prior_did_not_learn() -> None:
+    """The per-bar form of the original blind spot: the prior beats one constant, not itself."""
+    tasks = make_tasks()
+    train, val = targets_for(300, 4), targets_for(100, 5)
+    priors = fit_priors(tasks, train)
+    scale = tasks["countdown"].target_scale  # type: ignore[attr-defined]
+    rate = priors["binary"].loss_prediction
+    n = 100
+    outputs = {
+        "logits": priors["type"].loss_prediction.float().expand(n, 3),
+        "pointers": priors["pointers"].loss_prediction.float().expand(n, 2),
+        "expansion_binary_logits": (rate / (1 - rate)).log().float().expand(n, K),
+        "expansion_countdown": (priors["countdown"].loss_prediction * scale).float().expand(n, K),
+    }
+    natural = dict(zip(tasks.names, tasks.to_natural(tasks.losses(outputs, val)).tolist()))
+    baselines = prior_losses(tasks, priors, val)
+    constants = tasks.constant_losses(train, val)
+    metrics = task_metrics(outputs, val, tasks, train, window=K, priors=fit_priors(tasks, train))
+    for name in tasks.names:
+        assert natural[name] == pytest.approx(baselines[name], rel=1e-4)
+        result = verdict(
+            name,
+            initial=10 * natural[name],
+            final=natural[name],
+            prior=baselines[name],
+            metrics=metrics[name],
+        )
+        assert not result.learned, (name, result.why)
+    # Against one constant for all bars, the same countdown looks like signal.
+    assert natural["countdown"] < 0.95 * constants["countdown"]
+    per_window = prior_window_losses(tasks, priors, val)["countdown"]
+    assert per_window.shape == (n,) and math.isfinite(float(per_window.sum()))
