@@ -85,6 +85,9 @@ def test_the_curve_gap_is_relative_with_a_floor() -> None:
     assert figures.curve_gap(eager, graph) == pytest.approx((0.5, 0.5))
     graph = {"step": [10, 200], "type": [0.0, 3.0]}
     assert figures.curve_gap(eager, graph) == pytest.approx((0.0, 2.0))
+    on_the_edge = {"step": [100, 110], "type": [1.0, 1.0]}
+    gap = figures.curve_gap(on_the_edge, {**on_the_edge, "type": [1.25, 1.5]})
+    assert gap == pytest.approx((0.25, 0.5))  # step 100 counts as early
     late = {"step": [200], "type": [1.0]}
     gap = figures.curve_gap(late, late)
     assert gap is not None and math.isnan(gap[0]) and gap[1] == 0.0

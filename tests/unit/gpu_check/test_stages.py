@@ -128,6 +128,9 @@ def test_the_test_and_benchmark_stages_need_no_syrupy_and_keep_their_files(
     assert f"--junitxml={tmp_path / 'pytest-gpu.xml'}" in tests and "gpu" in tests
     assert tests_log == tmp_path / "pytest-gpu.log" and bench_log == tmp_path / "bench-cuda.log"
     assert bench[bench.index("-k") + 1] == "cuda"
+    stages.stage_bench(context(tmp_path, "bench", dry_run=True))
+    dry = recorder.calls[2][0]
+    assert dry[dry.index("-k") + 1] == "cpu and b32"  # a dry run times the CPU at batch 32
     assert f"--benchmark-json={tmp_path / 'bench-cuda.json'}" in bench
 
 
