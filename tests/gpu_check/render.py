@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.gpu_check.figures import Case, curve_gap, ratio
+from tests.gpu_check.figures import EARLY_STEPS, Case, curve_gap, ratio
 from tests.gpu_check.runner import Result
 
 Record = dict[str, Any]
@@ -285,7 +285,7 @@ def curve_comparison(eager: History | None, graph: History | None) -> str:
     first, overall = gap
     return (
         "`--graph` against eager, logged training losses (10-step means): max relative "
-        f"difference {first:.3g} up to step 100, {overall:.3g} over the whole run."
+        f"difference {first:.3g} up to step {EARLY_STEPS}, {overall:.3g} over the whole run."
     )
 
 
