@@ -1,12 +1,13 @@
 """Labelled OHLC windows, as an import DAG with one home per concept:
 
-``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (the market);
-``files`` (formats, optional pyarrow); ``sources`` (synthetic | backtesting:NAME | file |
-folder | series, on top of files + labeling + synthetic); ``features/`` (groups + registry)
-<- ``dataset`` (the torch dataset); ``splits`` (random, purged chronological) <- ``overlap``
-(shared-bar detection and the split moola trains with); ``pooled`` (several series in one
-dataset); ``signal_free`` (a generator whose labels carry no price signal, for the verdict's
-tests).
+``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (labelled
+windows with planted events); ``market`` (a realistic synthetic bar series, unlabelled);
+``files`` (formats, optional pyarrow); ``sources`` (synthetic | synthetic:BARS[:seed] |
+backtesting:NAME | file | folder | series, on top of files + labeling + synthetic +
+market); ``features/`` (groups + registry) <- ``dataset`` (the torch dataset); ``splits``
+(random, purged chronological) <- ``overlap`` (shared-bar detection and the split moola
+trains with); ``pooled`` (several series in one dataset); ``signal_free`` (a generator whose
+labels carry no price signal, for the verdict's tests).
 """
 
 from moola.data.dataset import WindowDataset
@@ -30,8 +31,9 @@ from moola.data.files import (
     save_parquet,
 )
 from moola.data.labeling import LabelRule, label_series
+from moola.data.market import MarketConfig, generate_market
 from moola.data.overlap import choose_split, split_windows
-from moola.data.sources import REAL_SOURCES, label_file, load_windows
+from moola.data.sources import REAL_SOURCES, label_file, load_windows, read_bars
 from moola.data.splits import chronological_split, train_val_split
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
@@ -56,6 +58,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SWING_FEATURES",
     "LabelRule",
+    "MarketConfig",
     "OHLCWindows",
     "SyntheticConfig",
     "WindowDataset",
@@ -64,12 +67,14 @@ __all__ = [
     "choose_split",
     "chronological_split",
     "feature_names",
+    "generate_market",
     "generate_synthetic",
     "label_file",
     "label_series",
     "load_csv",
     "load_parquet",
     "load_windows",
+    "read_bars",
     "read_series",
     "resolve_feature_set",
     "save_parquet",
