@@ -145,7 +145,7 @@ def load_windows(
     label``'s rule with its default stride), a ``.parquet`` file or a directory holding
     bars.csv + labels.csv."""
     accepted = (
-        f"accepted sources are 'synthetic', {MARKET_FORMAT}, {', '.join(REAL_SOURCES)}, "
+        f"accepted sources are 'synthetic', synthetic:BARS[:seed], {', '.join(REAL_SOURCES)}, "
         f"a .parquet file, or a directory containing {BARS_CSV} and {LABELS_CSV}"
     )
     if isinstance(source, str) and POOL_SEPARATOR in source:
