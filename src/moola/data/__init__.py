@@ -1,14 +1,15 @@
 """Labelled OHLC windows, as an import DAG with one home per concept:
 
-``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (the market);
-``files`` (formats, optional pyarrow); ``sources`` (synthetic | backtesting:NAME | file |
-folder | series, on top of files + labeling + synthetic); ``features/`` (groups + registry)
-<- ``dataset`` (the torch dataset) and ``split_features`` (float32 features of both splits,
-chunk by chunk); ``overlap`` (shared-bar detection) <- ``splits`` (every rule that splits:
-random, purged chronological, per series, the split moola trains with, walk-forward folds);
-``fingerprint`` (the data hash the resume guard checks); ``pooled`` (several series in one
-dataset); ``signal_free`` (a generator whose labels carry no price signal, for the verdict's
-tests).
+``windows`` (the container) <- ``labeling`` (the rule, pure) and ``synthetic`` (labelled
+windows with planted events); ``market`` (a realistic synthetic bar series, unlabelled);
+``files`` (formats, optional pyarrow); ``sources`` (synthetic | synthetic:BARS[:seed] |
+backtesting:NAME | file | folder | series, on top of files + labeling + synthetic +
+market); ``features/`` (groups + registry) <- ``dataset`` (the torch dataset) and
+``split_features`` (float32 features of both splits, chunk by chunk); ``overlap``
+(shared-bar detection) <- ``splits`` (every rule that splits: random, purged chronological,
+per series, the split moola trains with, walk-forward folds); ``fingerprint`` (the data
+hash the resume guard checks); ``pooled`` (several series in one dataset); ``signal_free``
+(a generator whose labels carry no price signal, for the verdict's tests).
 """
 
 from moola.data.dataset import WindowDataset
@@ -32,7 +33,8 @@ from moola.data.files import (
     save_parquet,
 )
 from moola.data.labeling import LabelRule, label_series
-from moola.data.sources import REAL_SOURCES, label_file, load_windows
+from moola.data.market import MarketConfig, generate_market
+from moola.data.sources import REAL_SOURCES, label_file, load_windows, read_bars
 from moola.data.splits import choose_split, chronological_split, split_windows, train_val_split
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import (
@@ -57,6 +59,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SWING_FEATURES",
     "LabelRule",
+    "MarketConfig",
     "OHLCWindows",
     "SyntheticConfig",
     "WindowDataset",
@@ -65,12 +68,14 @@ __all__ = [
     "choose_split",
     "chronological_split",
     "feature_names",
+    "generate_market",
     "generate_synthetic",
     "label_file",
     "label_series",
     "load_csv",
     "load_parquet",
     "load_windows",
+    "read_bars",
     "read_series",
     "resolve_feature_set",
     "save_parquet",

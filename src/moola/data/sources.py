@@ -1,17 +1,21 @@
 """Where a run's windows come from: ``synthetic``, ``backtesting:NAME``, a windows file or
-folder, or a raw series labelled by :mod:`moola.data.labeling`. All knowledge of the
-``backtesting`` package lives here.
+folder, or a raw series (a bar file or the market ``synthetic:BARS[:seed]``) labelled by
+:mod:`moola.data.labeling`. All knowledge of the ``backtesting`` package lives here.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from moola.data.files import BARS_CSV, LABELS_CSV, load_csv, load_parquet, read_series
-from moola.data.labeling import LabelRule, label_series
+from moola.data.labeling import LabelRule, check_series, label_series
+from moola.data.market import generate_market
 from moola.data.pooled import pool_windows
 from moola.data.synthetic import SyntheticConfig, generate_synthetic
 from moola.data.windows import DEFAULT_WINDOW, OHLCWindows
@@ -24,10 +28,65 @@ POOL_SEPARATOR = "|"
 BACKTESTING_FILES = {"EURUSD": "EURUSD.csv", "GOOG": "GOOG.csv"}
 
 
+#: The realistic synthetic market (:mod:`moola.data.market`) as a bar series:
+#: ``synthetic:BARS[:seed]`` (seed 0 when not given). Plain ``synthetic`` stays the labelled
+#: windows of :mod:`moola.data.synthetic`.
+MARKET_PREFIX = "synthetic:"
+MARKET_FORMAT = "synthetic:BARS[:seed], e.g. synthetic:300000 or synthetic:300000:7"
+_WHOLE = re.compile(r"[0-9]+")
+
+
+def is_market_source(source: object) -> bool:
+    """Whether ``source`` names the synthetic market (``synthetic:...``), even a malformed one."""
+    return isinstance(source, str) and source.strip().lower().startswith(MARKET_PREFIX)
+
+
+def parse_market_source(source: str, *, window: int = DEFAULT_WINDOW) -> tuple[int, int]:
+    """``(n_bars, seed)`` of ``synthetic:BARS[:seed]``; a named one-line error otherwise."""
+    text = source.strip()
+    parts = text[len(MARKET_PREFIX) :].split(":")
+    if len(parts) > 2:
+        raise DataValidationError(f"{text!r}: too many parts; expected {MARKET_FORMAT}")
+    if not _WHOLE.fullmatch(parts[0]) or int(parts[0]) < 1:
+        raise DataValidationError(
+            f"{text!r}: BARS must be a whole number of bars >= 1, got {parts[0]!r}; "
+            f"expected {MARKET_FORMAT}"
+        )
+    if len(parts) == 2 and not _WHOLE.fullmatch(parts[1]):
+        raise DataValidationError(
+            f"{text!r}: the seed must be a whole number >= 0, got {parts[1]!r}; "
+            f"expected {MARKET_FORMAT}"
+        )
+    n_bars, seed = int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+    if n_bars < window:
+        raise DataValidationError(
+            f"{text!r}: has {n_bars} bars, fewer than one {window}-bar window"
+        )
+    if seed >= 2**63:
+        raise DataValidationError(f"{text!r}: the seed must be below 2**63, got {seed}")
+    return n_bars, seed
+
+
+def read_bars(source: str | os.PathLike[str], *, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """The raw (T, 4) [open, high, low, close] bars of a series source: a bar file (CSV or
+    parquet, as ``moola label`` reads it) or ``synthetic:BARS[:seed]``; checked, and at
+    least one ``window`` long. What learning from unlabelled bars reads."""
+    if is_market_source(source):
+        n_bars, seed = parse_market_source(str(source), window=window)
+        try:
+            return generate_market(n_bars, seed)  # valid by construction (tests/unit/data)
+        except MemoryError:
+            raise DataValidationError(
+                f"{str(source).strip()!r}: {n_bars} bars need {n_bars * 32 / 2**30:.1f} GiB "
+                "of memory, more than this machine has; ask for fewer bars"
+            ) from None
+    return check_series(read_series(source), window=window, source=str(source))
+
+
 def label_file(path: str | os.PathLike[str], rule: LabelRule | None = None) -> OHLCWindows:
-    """``read_series`` then ``label_series``; errors name the file."""
+    """``read_bars`` then ``label_series``; errors name the file (or the market source)."""
     rule = rule or LabelRule()
-    series = read_series(path)
+    series = read_bars(path, window=rule.window)
     try:
         return label_series(series, rule)
     except DataValidationError as exc:
@@ -82,16 +141,19 @@ def load_windows(
     synthetic: SyntheticConfig | None = None,
 ) -> OHLCWindows:
     """Load ``"synthetic"`` (the market ``synthetic`` describes; default: seed 0, ``window``
-    bars), ``"backtesting:NAME"`` (real bars, labelled by ``moola label``'s rule), a
-    ``.parquet`` file or a directory holding bars.csv + labels.csv."""
+    bars), ``"synthetic:BARS[:seed]"`` or ``"backtesting:NAME"`` (bars labelled by ``moola
+    label``'s rule with its default stride), a ``.parquet`` file or a directory holding
+    bars.csv + labels.csv."""
     accepted = (
-        f"accepted sources are 'synthetic', {', '.join(REAL_SOURCES)}, a .parquet file, "
-        f"or a directory containing {BARS_CSV} and {LABELS_CSV}"
+        f"accepted sources are 'synthetic', synthetic:BARS[:seed], {', '.join(REAL_SOURCES)}, "
+        f"a .parquet file, or a directory containing {BARS_CSV} and {LABELS_CSV}"
     )
     if isinstance(source, str) and POOL_SEPARATOR in source:
         return load_pooled(source, window=window, synthetic=synthetic)
     if isinstance(source, str) and source.strip().lower() == "synthetic":
         return generate_synthetic(synthetic or SyntheticConfig(window=window))
+    if is_market_source(source):
+        return label_file(source, LabelRule(window=window))
     if isinstance(source, str) and source.startswith(REAL_PREFIX):
         return load_real_series(source, window=window)
     path = Path(source)

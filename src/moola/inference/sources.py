@@ -18,7 +18,7 @@ import numpy as np
 from moola.data.features import as_ohlc_array
 from moola.data.files import read_series
 from moola.data.labeling import LabelRule, check_series
-from moola.data.sources import REAL_PREFIX, load_windows
+from moola.data.sources import REAL_PREFIX, is_market_source, load_windows
 from moola.data.windows import OHLCWindows, validate_ohlc
 from moola.errors import ConfigError, DataValidationError
 
@@ -80,13 +80,14 @@ def from_source(
     open/high/low/close columns)."""
     text = str(source)
     path = Path(source)
-    if text.strip().lower() == "synthetic" or text.startswith(REAL_PREFIX) or path.is_dir():
+    named = text.strip().lower() == "synthetic" or text.startswith(REAL_PREFIX)
+    if named or is_market_source(text) or path.is_dir():
         return from_array(load_windows(source, window=window), window=window)
     if not path.is_file():
         raise DataValidationError(
             f"{text!r} does not exist; pass a bar series (CSV/parquet), labelled windows "
             "(.parquet from moola label, a folder with bars.csv + labels.csv), "
-            "backtesting:EURUSD|GOOG or synthetic"
+            "backtesting:EURUSD|GOOG, synthetic or synthetic:BARS[:seed]"
         )
     if path.suffix.lower() == ".parquet" and _is_windows_parquet(path):
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moola.balancing import BALANCERS
-from moola.data.sources import REAL_SOURCES
+from moola.data.sources import REAL_SOURCES, is_market_source
 from moola.errors import ConfigError
 from moola.train.config import TrainConfig
 from moola.train.fields import parse_assignment
@@ -205,6 +205,8 @@ def _data_slug(data: str) -> str:
         return data
     if data in REAL_SOURCES:  # a name, not a path: "backtesting:EURUSD" -> "backtesting-EURUSD"
         return data.replace(":", "-")
+    if is_market_source(data):  # "synthetic:300000:7" -> "synthetic-300000-7"
+        return _slug(data.replace(":", "-"))
     stem = Path(data.rstrip("/\\")).name or "data"
     return f"{_slug(stem)}-{_short_hash(data)}"
 

@@ -57,8 +57,9 @@ class TrainConfig:
     # data
     data: str = setting(
         "synthetic",
-        help="'synthetic', backtesting:NAME (real bars: EURUSD, GOOG), a .parquet file, or a "
-        "folder with bars.csv + labels.csv; repeat to pool several series in one dataset",
+        help="'synthetic', synthetic:BARS[:seed] (a realistic market of BARS bars, labelled by "
+        "moola label's rule), backtesting:NAME (real bars: EURUSD, GOOG), a .parquet file, or "
+        "a folder with bars.csv + labels.csv; repeat to pool several series in one dataset",
         repeat_joins=POOL_SEPARATOR,
     )
     n_windows: int = setting(1024, help="synthetic data only: the number of windows")

@@ -316,7 +316,8 @@ def test_load_windows_rejects_unknown_and_missing_sources(tmp_path):
     other.write_text("hello")
     with pytest.raises(
         DataValidationError,
-        match=r"accepted sources are 'synthetic', backtesting:EURUSD, backtesting:GOOG, a \.parquet file",
+        match=r"accepted sources are 'synthetic', synthetic:BARS\[:seed\], backtesting:EURUSD, "
+        r"backtesting:GOOG, a \.parquet file",
     ):
         load_windows(other)
     with pytest.raises(DataValidationError, match=r"does not exist"):

@@ -115,3 +115,9 @@ def test_a_real_series_source_gets_a_readable_folder_name() -> None:
     assert (
         run_name("backtesting:GOOG", {}, "static", 3) == "backtesting-GOOG__static__seed3"
     )  # a name, not a path: nothing to hash
+
+
+def test_a_market_source_gets_a_readable_folder_name() -> None:
+    assert run_name("synthetic:300000:7", {}, "static", 0) == "synthetic-300000-7__static__seed0"
+    odd = run_name(" Synthetic:300 ", {}, "static", 0)  # unsafe characters: slugged and hashed
+    assert " " not in odd and odd != run_name("synthetic:300", {}, "static", 0)
