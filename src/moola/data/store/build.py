@@ -10,6 +10,7 @@ they depend on (:mod:`moola.data.store.cache`) and reused from there while nothi
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -24,11 +25,18 @@ from moola.data.features.candles import FeatureSettings
 from moola.data.labeling import check_series
 from moola.data.overlap import SeriesLayout
 from moola.data.store import cache as disk
-from moola.data.store.engine import CHUNK_SERIES, featurise_series, featurise_windows
+from moola.data.store.engine import CHUNK_SERIES, featurise_windows, series_blocks
 from moola.data.store.layout import BarLayout, lay_out
 from moola.data.store.plan import ColumnPlan, resolve_semantics
 from moola.data.store.store import SeriesStore, StoreInfo, WindowTable
-from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
+from moola.data.windows import (
+    DEFAULT_WINDOW,
+    LABEL_NAMES,
+    OHLCWindows,
+    ohlc_is_valid,
+    validate_labels,
+    validate_ohlc,
+)
 from moola.errors import DataValidationError
 
 #: Segments of one length go through the window builder's path (one numpy call per bar on
@@ -38,7 +46,10 @@ MIN_BATCH = 16
 MAX_BATCH_LENGTH = 4096
 
 Notify = Callable[[str], None]
-Allocate = Callable[[str, tuple[int, ...], Any], np.ndarray]
+#: Makes one of a store's arrays: in memory, or a file written row by row.
+Allocate = Callable[[str, tuple[int, ...], Any], Any]
+#: Where rows of bars are written: a numpy array or a cache.RowFile (``x[rows] = values``).
+Rows = Any
 
 
 def print_notice(message: str) -> None:
@@ -54,48 +65,46 @@ def featurise(
     offsets: np.ndarray,
     plan: ColumnPlan,
     settings: FeatureSettings,
-    block: np.ndarray,
-    anchors: np.ndarray | None,
+    block: Rows,
+    anchors: Rows | None,
     *,
     threaded: bool = True,
 ) -> None:
-    """Every segment's stored columns into ``block`` and its close and EMA into ``anchors``."""
+    """Every segment's stored columns into ``block`` and its close and range EMA into
+    ``anchors`` (rows of bars, written in whole rows: arrays or :class:`cache.RowFile`)."""
     lengths = np.diff(offsets)
-    if anchors is not None:
-        for a in range(0, len(bars), 1 << 20):
-            anchors[a : a + (1 << 20), 0] = bars[a : a + (1 << 20), 3]
-    ema = anchors[:, 1] if anchors is not None else None
     values, counts = np.unique(lengths, return_counts=True)
     batched = set(values[(counts >= MIN_BATCH) & (values <= MAX_BATCH_LENGTH)].tolist())
     for length in sorted(batched):
         segments = np.flatnonzero(lengths == length)
         for a in range(0, len(segments), CHUNK_SERIES):
             first = offsets[segments[a : a + CHUNK_SERIES]]
-            index = first[:, None] + np.arange(length)[None, :]
-            columns, series_ema = featurise_windows(bars[index], plan, settings, threaded=threaded)
-            flat = index.reshape(-1)
-            block[flat] = columns.reshape(len(flat), -1)
-            if ema is not None and series_ema is not None:
-                ema[flat] = series_ema.reshape(-1)
+            index = (first[:, None] + np.arange(length)[None, :]).reshape(-1)
+            ohlc = bars[index].reshape(len(first), length, 4)
+            columns, ema = featurise_windows(ohlc, plan, settings, threaded=threaded)
+            block[index] = columns.reshape(len(index), -1)
+            if anchors is not None and ema is not None:
+                anchors[index] = np.stack([ohlc[:, :, 3].reshape(-1), ema.reshape(-1)], axis=1)
     for s in np.flatnonzero(~np.isin(lengths, list(batched))):
-        a, b = int(offsets[s]), int(offsets[s + 1])
-        featurise_series(
-            bars[a:b], plan, settings, block[a:b], ema[a:b] if ema is not None else None
-        )
+        begin = int(offsets[s])
+        series = bars[begin : int(offsets[s + 1])]
+        for a, b, columns, ema in series_blocks(series, plan, settings):
+            block[begin + a : begin + b] = columns
+            if anchors is not None:
+                anchors[begin + a : begin + b] = np.stack([series[a:b, 3], ema], axis=1)
 
 
 def identity_of(
     kind: str,
-    source: dict[str, Any],
     window: int,
     plan: ColumnPlan,
     semantics: str,
     settings: FeatureSettings,
 ) -> dict[str, Any]:
-    """Everything a store's arrays depend on, except the code (:func:`cache.store_key` adds it)."""
+    """What a store's arrays depend on besides its source and the code (:func:`cache.store_key`
+    adds both to name a cached store)."""
     return {
         "kind": kind,
-        "source": source,
         "window": window,
         "groups": list(plan.groups),
         "names": list(plan.names),
@@ -134,12 +143,27 @@ def _arrays(
     return arrays
 
 
+def fingerprint_of(identity: dict[str, Any], arrays: dict[str, Any]) -> str:
+    """The data fingerprint of a store: its settings and the bytes of every array (bars,
+    stored features, anchors, window table), so equal inputs and labels give equal digests
+    however the store was made (in memory or on disk, from a file or from windows)."""
+    described = {k: v for k, v in identity.items() if k != "kind"}  # not where it came from
+    settings = json.dumps(described, sort_keys=True).encode()
+
+    def named() -> Iterator[tuple[str, Any]]:
+        yield "identity", np.frombuffer(settings, dtype=np.uint8)
+        for name in sorted(arrays):
+            yield name, arrays[name]
+
+    return disk.array_digest(named())
+
+
 def _assemble(
     arrays: dict[str, np.ndarray],
     window: int,
     plan: ColumnPlan,
     settings: FeatureSettings,
-    key: str,
+    fingerprint: str,
     info: StoreInfo,
 ) -> SeriesStore:
     table = None
@@ -154,13 +178,13 @@ def _assemble(
         block=arrays["block"],
         anchors=arrays.get("anchors"),
         table=table,
-        fingerprint=key,
+        fingerprint=fingerprint,
         info=info,
     )
 
 
 def _open_cached(
-    folder: Path, window: int, plan: ColumnPlan, settings: FeatureSettings, key: str
+    folder: Path, window: int, plan: ColumnPlan, settings: FeatureSettings
 ) -> SeriesStore:
     manifest = disk.read_manifest(folder) or {}
     arrays = {
@@ -174,12 +198,17 @@ def _open_cached(
         cache=str(folder),
         reused=True,
     )
-    return _assemble(arrays, window, plan, settings, key, info)
+    return _assemble(arrays, window, plan, settings, str(manifest["fingerprint"]), info)
+
+
+#: The layout, the bars and the window table's arrays (None: unlabelled), made on demand.
+Lay = Callable[[], tuple[BarLayout, np.ndarray, dict[str, np.ndarray] | None]]
 
 
 def make_store(
     *,
     identity: dict[str, Any],
+    origin: Callable[[], dict[str, Any]],
     stem: str,
     source_path: Path | None,
     cache: bool,
@@ -190,44 +219,50 @@ def make_store(
     lay: Lay,
     threaded: bool,
 ) -> SeriesStore:
-    """Open the cached store of ``identity``, or build it (``lay`` gives the layout, the bars
-    and the window table) in memory or in the cache."""
-    key = disk.store_key(identity)
+    """Open the cached store of ``identity`` and the source that ``origin`` describes (its
+    content digest, computed only when caching), or build it from ``lay``, in memory or in
+    the cache."""
     notices: list[str] = []
 
     def tell(message: str) -> None:
         notices.append(message)
         (notify or print_notice)(message)
 
-    what = str(source_path) if source_path is not None else f"these {identity['kind']}"
-    roots = disk.cache_roots(source_path) if cache else []
-    name = disk.entry_name(stem, key)
-    if cache:
-        found = disk.find(roots, name, key)
-        if found is not None:
-            try:
-                return _open_cached(found, window, plan, settings, key)
-            except (disk.StoreError, KeyError, TypeError) as exc:
-                tell(f"the store {found} is damaged ({exc}); building it again")
-                shutil.rmtree(found, ignore_errors=True)
-        for root in roots:  # a folder of that name without its manifest is not a store
-            if (root / name).is_dir() and disk.read_manifest(root / name) is None:
-                tell(f"the store {root / name} is incomplete; building it again")
-                shutil.rmtree(root / name, ignore_errors=True)
-    layout, bars, table = lay()
-    info = StoreInfo(identity["semantics"], layout.n_segments, layout.conflicts, notices=notices)
     if not cache:
+        layout, bars, table = lay()
         arrays = _arrays(_in_memory, layout, plan, None if table is None else len(table["starts"]))
         _fill(arrays, layout, bars, table, plan, settings, threaded)
-        return _assemble(arrays, window, plan, settings, key, info)
+        info = StoreInfo(
+            identity["semantics"], layout.n_segments, layout.conflicts, notices=notices
+        )
+        return _assemble(arrays, window, plan, settings, fingerprint_of(identity, arrays), info)
+    source = origin()
+    key = disk.store_key({**identity, "source": source})
+    roots = disk.cache_roots(source_path)
+    name = disk.entry_name(stem, key)
+    found = disk.find(roots, name, key)
+    if found is not None:
+        try:
+            return _open_cached(found, window, plan, settings)
+        except (disk.StoreError, KeyError, TypeError) as exc:
+            tell(f"the store {found} is damaged ({exc}); building it again")
+            shutil.rmtree(found, ignore_errors=True)
+    for root in roots:  # a folder of that name without its manifest is not a store
+        if (root / name).is_dir() and disk.read_manifest(root / name) is None:
+            tell(f"the store {root / name} is incomplete; building it again")
+            shutil.rmtree(root / name, ignore_errors=True)
+    layout, bars, table = lay()
+    what = str(source_path) if source_path is not None else f"these {identity['kind']}"
     with disk.building(roots, name, what, tell) as build:
         arrays = _arrays(build.array, layout, plan, None if table is None else len(table["starts"]))
         _fill(arrays, layout, bars, table, plan, settings, threaded)
+        build.finish()  # every file on disk: the fingerprint reads them back
         manifest = {
             "format": disk.STORE_FORMAT,
             "key": key,
             "identity": identity,
-            "source": identity["source"],
+            "source": source,
+            "fingerprint": fingerprint_of(identity, arrays),
             "conflicts": layout.conflicts,
             "arrays": {
                 name_: {"file": f"{name_}.npy", "shape": list(a.shape), "dtype": a.dtype.str}
@@ -236,17 +271,16 @@ def make_store(
         }
         del arrays
         folder = build.commit(manifest)
-    origin = identity["source"]
-    if "path" in origin:  # stores of older versions of this file are useless now
-        disk.remove_stale(folder.parent, folder.name, origin["path"], origin["digest"])
-    store = _open_cached(folder, window, plan, settings, key)
+    if "path" in source:  # stores of older versions of this file are useless now
+        disk.remove_stale(folder.parent, folder.name, source["path"], source["digest"])
+    store = _open_cached(folder, window, plan, settings)
     store.info.reused = False
     store.info.notices = notices
     return store
 
 
 def _fill(
-    arrays: dict[str, np.ndarray],
+    arrays: dict[str, Any],
     layout: BarLayout,
     bars: np.ndarray,
     table: dict[str, np.ndarray] | None,
@@ -254,10 +288,11 @@ def _fill(
     settings: FeatureSettings,
     threaded: bool,
 ) -> None:
-    arrays["offsets"][:] = layout.offsets
-    arrays["bars"][:] = bars
+    arrays["offsets"][0 : len(layout.offsets)] = layout.offsets
+    for a in range(0, len(bars), CHECK_BARS):
+        arrays["bars"][a : a + CHECK_BARS] = bars[a : a + CHECK_BARS]
     featurise(
-        arrays["bars"],
+        bars,
         layout.offsets,
         plan,
         settings,
@@ -267,7 +302,7 @@ def _fill(
     )
     if table is not None:
         for name, values in table.items():
-            arrays[name][:] = values
+            arrays[name][0 : len(values)] = values
 
 
 def table_of(
@@ -280,9 +315,6 @@ def table_of(
         "labels": labels.astype(np.int32),
         "source": np.stack([keys, position], axis=1),
     }
-
-
-Lay = Callable[[], tuple[BarLayout, np.ndarray, dict[str, np.ndarray] | None]]
 
 
 def build_store(
@@ -304,22 +336,36 @@ def build_store(
     split detects it too). ``cache``: keep the arrays in a store folder (``source``, the file
     the windows came from, places and names it; it is not read).
     """
-    windows.validate(n_classes=len(LABEL_NAMES))
+    validate_labels(
+        windows.label,
+        windows.expansion_start,
+        windows.expansion_end,
+        windows.window,
+        n_classes=len(LABEL_NAMES),
+    )
     settings = settings or FeatureSettings()
     semantics = resolve_semantics(inputs, feature_set)
     plan = ColumnPlan.of(feature_set)
     path = Path(source) if source is not None else None
-    origin: dict[str, Any] = {"digest": _windows_digest(windows)}
-    if path is not None:
-        origin["path"] = str(path.resolve())
-    identity = identity_of("windows", origin, windows.window, plan, semantics, settings)
+    identity = identity_of("windows", windows.window, plan, semantics, settings)
+
+    def origin() -> dict[str, Any]:
+        described: dict[str, Any] = {"digest": _windows_digest(windows)}
+        if path is not None:
+            described["path"] = str(path.resolve())
+        return described
 
     def lay() -> tuple[BarLayout, np.ndarray, dict[str, np.ndarray]]:
         bar_layout, bars, keys, position = lay_out(windows, semantics, layout)
+        # every window's bars are stored bars (lay_out checks), so checking the stored bars
+        # checks every window's; only a bad bar needs the windows' check, which names it
+        if not ohlc_is_valid(bars[:, 0], bars[:, 1], bars[:, 2], bars[:, 3]):
+            validate_ohlc(windows.ohlc)
         return bar_layout, bars, table_of(windows, bar_layout, keys, position)
 
     return make_store(
         identity=identity,
+        origin=origin,
         stem=path.name if path is not None else "windows",
         source_path=path,
         cache=cache,
@@ -380,12 +426,14 @@ def build_series_store(
     ]
     if not checked:
         raise DataValidationError("no bar series given: the store needs at least one")
-    origin: dict[str, Any] = {
-        "digest": source_digest or disk.array_digest((f"{i}", s) for i, s in enumerate(checked))
-    }
-    if path is not None:
-        origin["path"] = str(path.resolve())
-    identity = identity_of("series", origin, window, plan, "series", settings)
+    identity = identity_of("series", window, plan, "series", settings)
+
+    def origin() -> dict[str, Any]:
+        digest = source_digest or disk.array_digest((f"{i}", s) for i, s in enumerate(checked))
+        described: dict[str, Any] = {"digest": digest}
+        if path is not None:
+            described["path"] = str(path.resolve())
+        return described
 
     def lay() -> tuple[BarLayout, np.ndarray, None]:
         offsets = np.zeros(len(checked) + 1, dtype=np.int64)
@@ -395,6 +443,7 @@ def build_series_store(
 
     return make_store(
         identity=identity,
+        origin=origin,
         stem=path.name if path is not None else "series",
         source_path=path,
         cache=cache,

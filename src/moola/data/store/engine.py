@@ -18,6 +18,7 @@ ones are computed when a window is drawn, from the close and the range EMA (also
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -98,25 +99,19 @@ def featurise_windows(
     return block.reshape(n, k, f), ema
 
 
-def featurise_series(
-    bars: np.ndarray,
-    plan: ColumnPlan,
-    settings: FeatureSettings,
-    block: np.ndarray,
-    ema: np.ndarray | None,
-    *,
-    chunk: int = CHUNK_BARS,
-) -> None:
-    """One (T, 4) float64 series' stored columns into ``block`` (T, stored) and its range EMA
-    into ``ema`` (T,) when the plan needs it, ``chunk`` bars at a time."""
+def series_blocks(
+    bars: np.ndarray, plan: ColumnPlan, settings: FeatureSettings, *, chunk: int = CHUNK_BARS
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """One (T, 4) float64 series' stored columns, ``chunk`` bars at a time: (a, b, the
+    (b - a, stored) float32 columns of bars a..b-1, their (b - a,) range EMA)."""
     lead = max(settings.warmup, settings.atr_period, 1)
     chunk = max(chunk, lead)
     state = ScanState()
     tail: tuple[np.ndarray, ScanRows] | None = None  # the previous block's last `lead` bars
     for a in range(0, len(bars), chunk):
         b = min(len(bars), a + chunk)
-        rows = scan(bars[a:b], state, settings)
-        ohlc = bars[a:b]
+        ohlc = np.asarray(bars[a:b], dtype=np.float64)
+        rows = scan(ohlc, state, settings)
         if tail is not None:  # start `lead` bars early: look-backs and warm-up zeros land there
             ohlc = np.concatenate([tail[0], ohlc])
             rows = ScanRows(
@@ -135,13 +130,13 @@ def featurise_series(
         done.set_result(track)
         candles.background[("zigzag", settings)] = done
         skip = a - origin
+        out = np.empty((b - a, len(plan.stored)), dtype=np.float32)
         for j, column in enumerate(_stored_columns(candles, plan, settings)):
-            block[a:b, j] = column[skip:, 0]
-        if ema is not None:
-            ema[a:b] = rows.ema[skip:]
+            out[:, j] = column[skip:, 0]
+        candles.background.clear()
+        yield a, b, out, rows.ema[skip:]
         keep = min(lead, len(ohlc))
         tail = (ohlc[-keep:], ScanRows(*(f[-keep:] for f in _fields(rows))))
-        candles.background.clear()
 
 
 def _fields(rows: ScanRows) -> tuple[np.ndarray, ...]:

@@ -95,25 +95,35 @@ def plan_segments(keys: np.ndarray, position: np.ndarray, window: int) -> BarLay
     return BarLayout(offsets, starts, 0)
 
 
-def _index(starts: np.ndarray, window: int) -> np.ndarray:
-    return starts[:, None] + np.arange(window, dtype=np.int64)[None, :]
+def window_view(bars: np.ndarray, window: int) -> np.ndarray:
+    """A read-only (T - K + 1, K, 4) view of (T, 4) bars: row s is the window starting at
+    bar s (indexing it copies whole windows, several times faster than a (N, K) gather)."""
+    rows, width = bars.strides
+    return np.lib.stride_tricks.as_strided(
+        bars,
+        shape=(len(bars) - window + 1, window, 4),
+        strides=(rows, rows, width),
+        writeable=False,
+    )
 
 
 def fill_bars(ohlc: np.ndarray, starts: np.ndarray, n_bars: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (T, 4) bars with each window written at its start (the earliest window's bars win
-    where windows disagree), and a mask of the windows whose bars differ from what is stored."""
+    """The (T, 4) bars, each taken from the earliest window that covers it, and a mask of the
+    windows whose own bars differ from what is stored (checked exactly, every bar)."""
     n, k = ohlc.shape[:2]
-    bars = np.zeros((n_bars, 4), dtype=np.float64)
-    # later rows overwrite earlier ones: write the latest starts first, so the earliest win
-    order = np.argsort(starts, kind="stable")[::-1]
-    for a in range(0, n, CHUNK_WINDOWS):
-        rows = order[a : a + CHUNK_WINDOWS]
-        bars[_index(starts[rows], k)] = ohlc[rows]
+    order = np.argsort(starts, kind="stable")
+    first_bar = starts[order]
+    # the earliest window covering bar g is the first (by start) whose last bar is >= g; in a
+    # segment without gaps it starts at or before g
+    owner = np.searchsorted(first_bar + (k - 1), np.arange(n_bars), side="left")
+    bars = ohlc[order[owner], np.arange(n_bars) - first_bar[owner]]
     differs = np.zeros(n, dtype=bool)
+    windows = window_view(bars, k)
     for a in range(0, n, CHUNK_WINDOWS):
         b = min(n, a + CHUNK_WINDOWS)
-        stored = bars[_index(starts[a:b], k)]
-        differs[a:b] = (stored != ohlc[a:b]).any(axis=(1, 2))
+        stored = windows[starts[a:b]].view(np.int64)  # bit for bit: NaN equals NaN
+        own = np.ascontiguousarray(ohlc[a:b]).view(np.int64)
+        differs[a:b] = (stored != own).any(axis=(1, 2))
     return bars, differs
 
 

@@ -121,9 +121,15 @@ def _zigzag(
     Returns the per-bar rows (leg, swing high price and bar, swing low price and bar).
     """
     base = state.bars
-    leg_events: list[tuple[int, float]] = []  # (block index, leg from that bar on)
-    hi_events: list[tuple[int, float, float]] = []  # (block index, price, series bar)
-    lo_events: list[tuple[int, float, float]] = []
+    # events, as flat lists: the block index where each takes effect, and its values
+    leg_at: list[int] = []
+    legs: list[float] = []
+    hi_at: list[int] = []
+    hi_price: list[float] = []
+    hi_bar: list[float] = []
+    lo_at: list[int] = []
+    lo_price: list[float] = []
+    lo_bar: list[float] = []
     leg = state.leg
     ch, chb, cl, clb = state.cand_hi, state.cand_hi_bar, state.cand_lo, state.cand_lo_bar
     first = 0
@@ -141,12 +147,17 @@ def _zigzag(
             cl, clb = lo, t
         if ch - cl >= thrs[i] and chb != clb:
             if chb < clb:  # the high came first: a swing high, then a down leg
-                hi_events.append((i, ch, float(chb)))
+                hi_at.append(i)
+                hi_price.append(ch)
+                hi_bar.append(chb)
                 leg = -1.0
             else:
-                lo_events.append((i, cl, float(clb)))
+                lo_at.append(i)
+                lo_price.append(cl)
+                lo_bar.append(clb)
                 leg = 1.0
-            leg_events.append((i, leg))
+            leg_at.append(i)
+            legs.append(leg)
         i += 1
     resume = i
     for i in range(resume, n):
@@ -154,40 +165,41 @@ def _zigzag(
         if leg > 0.0:
             if h > ch:
                 ch, chb = h, base + i
-            elif ch - lo >= thrs[i]:
-                hi_events.append((i, ch, float(chb)))
+            elif ch - lo >= thrs[i]:  # a swing high: a down leg from this bar's low
+                hi_at.append(i)
+                hi_price.append(ch)
+                hi_bar.append(chb)
                 leg, cl, clb = -1.0, lo, base + i
-                leg_events.append((i, leg))
+                leg_at.append(i)
+                legs.append(leg)
         elif lo < cl:
             cl, clb = lo, base + i
-        elif h - cl >= thrs[i]:
-            lo_events.append((i, cl, float(clb)))
+        elif h - cl >= thrs[i]:  # a swing low: an up leg from this bar's high
+            lo_at.append(i)
+            lo_price.append(cl)
+            lo_bar.append(clb)
             leg, ch, chb = 1.0, h, base + i
-            leg_events.append((i, leg))
-    leg_row = _forward_fill(n, leg_events, (state.leg,))[0]
-    hi_price, hi_bar = _forward_fill(n, hi_events, (state.swing_hi, state.swing_hi_bar))
-    lo_price, lo_bar = _forward_fill(n, lo_events, (state.swing_lo, state.swing_lo_bar))
+            leg_at.append(i)
+            legs.append(leg)
+    leg_row = _forward_fill(n, leg_at, legs, state.leg)
+    high_price_row = _forward_fill(n, hi_at, hi_price, state.swing_hi)
+    high_bar_row = _forward_fill(n, hi_at, hi_bar, state.swing_hi_bar)
+    low_price_row = _forward_fill(n, lo_at, lo_price, state.swing_lo)
+    low_bar_row = _forward_fill(n, lo_at, lo_bar, state.swing_lo_bar)
     state.leg = leg
     state.cand_hi, state.cand_hi_bar, state.cand_lo, state.cand_lo_bar = ch, chb, cl, clb
-    state.swing_hi, state.swing_hi_bar = float(hi_price[-1]), float(hi_bar[-1])
-    state.swing_lo, state.swing_lo_bar = float(lo_price[-1]), float(lo_bar[-1])
-    return leg_row, hi_price, hi_bar, lo_price, lo_bar
+    state.swing_hi, state.swing_hi_bar = float(high_price_row[-1]), float(high_bar_row[-1])
+    state.swing_lo, state.swing_lo_bar = float(low_price_row[-1]), float(low_bar_row[-1])
+    return leg_row, high_price_row, high_bar_row, low_price_row, low_bar_row
 
 
-def _forward_fill(
-    n: int,
-    events: list[tuple[int, float]] | list[tuple[int, float, float]],
-    before: tuple[float, ...],
-) -> list[np.ndarray]:
-    """Per-bar rows: each event's values from its bar on, ``before`` until the first event."""
-    width = len(before)
-    table = np.empty((len(events) + 1, width))
+def _forward_fill(n: int, at: list[int], values: list[float], before: float) -> np.ndarray:
+    """A per-bar row: each event's value from its bar on, ``before`` until the first event."""
+    table = np.empty(len(values) + 1)
     table[0] = before
-    if events:
-        table[1:] = np.asarray([e[1:] for e in events], dtype=np.float64)
-        at = np.asarray([e[0] for e in events], dtype=np.int64)
-        which = np.searchsorted(at, np.arange(n), side="right")
-    else:
-        which = np.zeros(n, dtype=np.int64)
-    rows = table[which]
-    return [np.ascontiguousarray(rows[:, j]) for j in range(width)]
+    table[1:] = values
+    which = np.zeros(n, dtype=np.int64)
+    if at:
+        which[np.asarray(at, dtype=np.int64)] = 1  # at most one event of a kind per bar
+        np.cumsum(which, out=which)
+    return table[which]

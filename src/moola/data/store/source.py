@@ -107,7 +107,6 @@ def open_store(
             sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
         )
         cache = size >= CACHE_MIN_BYTES
-    digest = content_digest(path)
     if kind == "series":
         return build_series_store(
             [read_bars(path, window)],
@@ -116,13 +115,12 @@ def open_store(
             settings=settings,
             cache=cache,
             source=path,
-            source_digest=digest,
+            source_digest=content_digest(path) if cache else None,
             notify=notify,
         )
     semantics = resolve_semantics(inputs, feature_set)
     plan = ColumnPlan.of(feature_set)
-    origin = {"path": str(path.resolve()), "digest": digest}
-    identity = identity_of("windows file", origin, window, plan, semantics, settings)
+    identity = identity_of("windows file", window, plan, semantics, settings)
 
     def lay() -> tuple[BarLayout, np.ndarray, dict[str, np.ndarray]]:
         windows = load_windows(path, window=window)
@@ -131,6 +129,7 @@ def open_store(
 
     return make_store(
         identity=identity,
+        origin=lambda: {"path": str(path.resolve()), "digest": content_digest(path)},
         stem=path.name,
         source_path=path,
         cache=cache,

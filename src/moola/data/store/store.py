@@ -29,6 +29,7 @@ import torch
 
 from moola.data.features.candles import FeatureSettings
 from moola.data.features.move import DRIFT_LIMIT
+from moola.data.store.layout import window_view
 from moola.data.store.plan import ColumnPlan
 from moola.errors import InputValidationError
 
@@ -252,8 +253,7 @@ class SeriesStore:
 
     def ohlc(self, starts: Any) -> np.ndarray:
         """(B, K, 4) float64 bars of the windows that start at global bars ``starts``."""
-        s = np.asarray(starts, dtype=np.int64)
-        return self.bars[s[:, None] + np.arange(self.window)[None, :]]
+        return window_view(self.bars, self.window)[np.asarray(starts, dtype=np.int64)]
 
     def _require_table(self) -> WindowTable:
         if self.table is None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import moola.data.store.build as build_module
-from moola.data import save_parquet
+from moola.data import load_windows, save_parquet
 from moola.data.labeling import LabelRule, label_series
 from moola.data.signal_free import random_walk_series
 from moola.data.store import StoreError, build_store, open_store
@@ -51,6 +51,10 @@ def test_a_file_store_is_built_once_next_to_the_data_and_reused(tmp_path):
     assert second.fingerprint == first.fingerprint
     in_memory = open_store(path, cache=False)
     assert np.array_equal(in_memory.inputs(rows).numpy(), first.inputs(rows).numpy())
+    # the data fingerprint is the content's: the same however the store was made
+    assert in_memory.fingerprint == first.fingerprint
+    from_windows = build_store(load_windows(path))
+    assert from_windows.fingerprint == first.fingerprint
 
 
 def test_another_version_of_the_file_is_rebuilt_and_the_old_store_removed(tmp_path):
@@ -166,7 +170,8 @@ def test_in_memory_windows_are_cached_by_their_content(tmp_path, monkeypatch):
     first = build_store(windows, cache=True)
     assert build_store(windows, cache=True).info.reused
     windows.label[0] = (windows.label[0] + 1) % 3  # a label changes: another store
-    assert not build_store(windows, cache=True).info.reused
+    changed = build_store(windows, cache=True)
+    assert not changed.info.reused and changed.fingerprint != first.fingerprint
     assert first.labels([0]).label.item() != windows.label[0]
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from moola.data import build_features, generate_synthetic
 from moola.data.features.candles import Candles, FeatureSettings
 from moola.data.signal_free import random_walk_series
-from moola.data.store.engine import featurise_series, featurise_windows
+from moola.data.store.engine import featurise_windows, series_blocks
 from moola.data.store.plan import ColumnPlan
 from moola.data.store.scan import ScanState, scan
 from tests.helpers.ohlc import ohlc_with_ties
@@ -30,7 +30,11 @@ def engine(bars: np.ndarray, feature_set: str, chunk: int) -> tuple[np.ndarray, 
     plan = ColumnPlan.of(feature_set)
     block = np.full((len(bars), len(plan.stored)), np.nan, dtype=np.float32)
     ema = np.full(len(bars), np.nan)
-    featurise_series(bars, plan, FeatureSettings(), block, ema, chunk=chunk)
+    covered = 0
+    for a, b, columns, block_ema in series_blocks(bars, plan, FeatureSettings(), chunk=chunk):
+        assert a == covered  # blocks come in order, each right after the last
+        block[a:b], ema[a:b], covered = columns, block_ema, b
+    assert covered == len(bars)
     return block, ema
 
 

@@ -114,3 +114,13 @@ def test_the_store_moves_to_a_device_and_gathers_there(labelled):
     moved = build_store(generate_synthetic(n_windows=8, seed=0)).to("cpu")
     assert moved.device == torch.device("cpu")
     assert torch.equal(store.to("cpu").inputs([1, 2]), before)
+
+
+def test_a_bad_price_in_a_window_is_named_by_its_row_and_bar():
+    windows = label_series(random_walk_series(400, seed=1), LabelRule(stride=15))
+    windows.ohlc[3, 7, 1] = np.nan  # the bar is shared with other windows, which disagree
+    with pytest.raises(DataValidationError, match="row 3, bar 7: has a NaN"):
+        build_store(windows)
+    windows.ohlc[3, 7, 1] = windows.ohlc[3, 7, 2] / 2  # high below low
+    with pytest.raises(DataValidationError, match="row 3, bar 7: high < low"):
+        build_store(windows)
