@@ -1,4 +1,24 @@
-"""Windows as views over a series store (placeholder docstring, rewritten below)."""
+"""Windows as views over a series store: each bar's inputs computed once, windows drawn as views.
+
+A window cut every bar from a series shares all but one of its bars with the next, so
+building and keeping each window's features on their own costs K times the bars. A
+:class:`SeriesStore` computes every bar's features once per series, keeps them as float32
+per-bar arrays (in memory, or memory-mapped from a cache folder), and draws a batch of
+windows as one gather of rows (:meth:`SeriesStore.gather`), with the targets built from each
+window's labels when the batch is drawn (:meth:`SeriesStore.draw`).
+
+Modules, one job each: ``plan`` (which columns are stored per bar, which are the window's
+own; the input semantics), ``scan`` (the three recursions along a series, block by block),
+``engine`` (a series' stored columns from the registry's group code), ``layout`` (windows
+laid back onto their series, each shared bar once), ``store`` (the store and its draws),
+``cache`` (naming, atomic writing and opening of store folders), ``build`` (stores from
+windows or bar series), ``source`` (the store of a data file).
+
+**The inputs** (README, "Inputs: per series or per window"): with ``series`` inputs (the
+default, except for ``original``) a bar's features are its series' up to that bar; with
+``window`` inputs (the default of ``original``, and what windows that share no bars get
+either way) every window is its own series: exactly :func:`moola.data.build_features`.
+"""
 
 from moola.data.store.build import build_series_store, build_store
 from moola.data.store.cache import StoreError

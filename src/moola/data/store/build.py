@@ -271,6 +271,7 @@ def make_store(
         }
         del arrays
         folder = build.commit(manifest)
+    del bars, table  # the source's bars (maybe a memory map) are not needed any more
     if "path" in source:  # stores of older versions of this file are useless now
         disk.remove_stale(folder.parent, folder.name, source["path"], source["digest"])
     store = _open_cached(folder, window, plan, settings)
@@ -435,12 +436,6 @@ def build_series_store(
             described["path"] = str(path.resolve())
         return described
 
-    def lay() -> tuple[BarLayout, np.ndarray, None]:
-        offsets = np.zeros(len(checked) + 1, dtype=np.int64)
-        np.cumsum([len(s) for s in checked], out=offsets[1:])
-        bar_layout = BarLayout(offsets, np.zeros(0, dtype=np.int64), 0)
-        return bar_layout, np.concatenate(checked) if len(checked) > 1 else checked[0], None
-
     return make_store(
         identity=identity,
         origin=origin,
@@ -451,6 +446,15 @@ def build_series_store(
         plan=plan,
         settings=settings,
         notify=notify,
-        lay=lay,
+        lay=lambda: series_layout(checked),
         threaded=True,
     )
+
+
+def series_layout(series: Sequence[np.ndarray]) -> tuple[BarLayout, np.ndarray, None]:
+    """Checked series one after the other, each a segment (one series stays as it is: a
+    memory map is not read into memory)."""
+    offsets = np.zeros(len(series) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in series], out=offsets[1:])
+    layout = BarLayout(offsets, np.zeros(0, dtype=np.int64), 0)
+    return layout, np.concatenate(series) if len(series) > 1 else series[0], None

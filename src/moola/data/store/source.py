@@ -19,11 +19,12 @@ from moola.data.files import BARS_CSV, LABELS_CSV, import_pyarrow, read_series
 from moola.data.sources import load_windows
 from moola.data.store import cache as disk
 from moola.data.store.build import (
+    Lay,
     Notify,
-    build_series_store,
     check_bars,
     identity_of,
     make_store,
+    series_layout,
     table_of,
 )
 from moola.data.store.layout import BarLayout, lay_out
@@ -107,25 +108,18 @@ def open_store(
             sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
         )
         cache = size >= CACHE_MIN_BYTES
-    if kind == "series":
-        return build_series_store(
-            [read_bars(path, window)],
-            window=window,
-            feature_set=feature_set,
-            settings=settings,
-            cache=cache,
-            source=path,
-            source_digest=content_digest(path) if cache else None,
-            notify=notify,
-        )
-    semantics = resolve_semantics(inputs, feature_set)
     plan = ColumnPlan.of(feature_set)
-    identity = identity_of("windows file", window, plan, semantics, settings)
+    if kind == "series":  # unlabelled bars: per-series inputs, read only to build
+        identity = identity_of("series", window, plan, "series", settings)
+        lay: Lay = lambda: series_layout([read_bars(path, window)])  # noqa: E731
+    else:
+        semantics = resolve_semantics(inputs, feature_set)
+        identity = identity_of("windows file", window, plan, semantics, settings)
 
-    def lay() -> tuple[BarLayout, np.ndarray, dict[str, np.ndarray]]:
-        windows = load_windows(path, window=window)
-        layout, bars, keys, position = lay_out(windows, semantics)
-        return layout, bars, table_of(windows, layout, keys, position)
+        def lay() -> tuple[BarLayout, np.ndarray, dict[str, np.ndarray]]:
+            windows = load_windows(path, window=window)
+            layout, bars, keys, position = lay_out(windows, semantics)
+            return layout, bars, table_of(windows, layout, keys, position)
 
     return make_store(
         identity=identity,
