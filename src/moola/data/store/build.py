@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +80,16 @@ def featurise(
         segments = np.flatnonzero(lengths == length)
         for a in range(0, len(segments), CHUNK_SERIES):
             first = offsets[segments[a : a + CHUNK_SERIES]]
-            index = (first[:, None] + np.arange(length)[None, :]).reshape(-1)
-            ohlc = bars[index].reshape(len(first), length, 4)
+            rows: slice | np.ndarray
+            if (np.diff(first) == length).all():  # one run of bars (windows in row order)
+                rows = slice(int(first[0]), int(first[-1]) + length)
+            else:
+                rows = (first[:, None] + np.arange(length)[None, :]).reshape(-1)
+            ohlc = np.asarray(bars[rows]).reshape(len(first), length, 4)
             columns, ema = featurise_windows(ohlc, plan, settings, threaded=threaded)
-            block[index] = columns.reshape(len(index), -1)
+            block[rows] = columns.reshape(len(first) * length, -1)
             if anchors is not None and ema is not None:
-                anchors[index] = np.stack([ohlc[:, :, 3].reshape(-1), ema.reshape(-1)], axis=1)
+                anchors[rows] = np.stack([ohlc[:, :, 3].reshape(-1), ema.reshape(-1)], axis=1)
     for s in np.flatnonzero(~np.isin(lengths, list(batched))):
         begin = int(offsets[s])
         series = bars[begin : int(offsets[s + 1])]
@@ -126,14 +131,21 @@ def _windows_digest(windows: OHLCWindows) -> str:
 
 
 def _arrays(
-    allocate: Allocate, layout: BarLayout, plan: ColumnPlan, n_windows: int | None
+    allocate: Allocate,
+    layout: BarLayout,
+    plan: ColumnPlan,
+    n_windows: int | None,
+    keep_bars: bool,
 ) -> dict[str, np.ndarray]:
+    """The store's arrays. The OHLC is kept for ``series`` inputs only (to label or check
+    windows on the fly); under ``window`` inputs it would be K copies of each bar."""
     t = layout.n_bars
     arrays = {
         "offsets": allocate("offsets.npy", (len(layout.offsets),), np.int64),
-        "bars": allocate("bars.npy", (t, 4), np.float64),
         "block": allocate("block.npy", (t, len(plan.stored)), np.float32),
     }
+    if keep_bars:
+        arrays["bars"] = allocate("bars.npy", (t, 4), np.float64)
     if plan.needs_ema:
         arrays["anchors"] = allocate("anchors.npy", (t, 2), np.float64)
     if n_windows is not None:
@@ -163,7 +175,7 @@ def _assemble(
     window: int,
     plan: ColumnPlan,
     settings: FeatureSettings,
-    fingerprint: str,
+    fingerprint: str | Callable[[], str],
     info: StoreInfo,
 ) -> SeriesStore:
     table = None
@@ -174,7 +186,7 @@ def _assemble(
         plan=plan,
         settings=settings,
         offsets=np.asarray(arrays["offsets"]),
-        bars=arrays["bars"],
+        bars=arrays.get("bars"),
         block=arrays["block"],
         anchors=arrays.get("anchors"),
         table=table,
@@ -223,6 +235,7 @@ def make_store(
     content digest, computed only when caching), or build it from ``lay``, in memory or in
     the cache."""
     notices: list[str] = []
+    keep = identity["semantics"] == "series"
 
     def tell(message: str) -> None:
         notices.append(message)
@@ -230,12 +243,13 @@ def make_store(
 
     if not cache:
         layout, bars, table = lay()
-        arrays = _arrays(_in_memory, layout, plan, None if table is None else len(table["starts"]))
+        arrays = _arrays(_in_memory, layout, plan, _count(table), keep)
         _fill(arrays, layout, bars, table, plan, settings, threaded)
         info = StoreInfo(
             identity["semantics"], layout.n_segments, layout.conflicts, notices=notices
         )
-        return _assemble(arrays, window, plan, settings, fingerprint_of(identity, arrays), info)
+        fingerprint = partial(fingerprint_of, identity, arrays)  # computed on first use
+        return _assemble(arrays, window, plan, settings, fingerprint, info)
     source = origin()
     key = disk.store_key({**identity, "source": source})
     roots = disk.cache_roots(source_path)
@@ -254,7 +268,7 @@ def make_store(
     layout, bars, table = lay()
     what = str(source_path) if source_path is not None else f"these {identity['kind']}"
     with disk.building(roots, name, what, tell) as build:
-        arrays = _arrays(build.array, layout, plan, None if table is None else len(table["starts"]))
+        arrays = _arrays(build.array, layout, plan, _count(table), keep)
         _fill(arrays, layout, bars, table, plan, settings, threaded)
         build.finish()  # every file on disk: the fingerprint reads them back
         manifest = {
@@ -280,6 +294,10 @@ def make_store(
     return store
 
 
+def _count(table: dict[str, np.ndarray] | None) -> int | None:
+    return None if table is None else len(table["starts"])
+
+
 def _fill(
     arrays: dict[str, Any],
     layout: BarLayout,
@@ -290,8 +308,9 @@ def _fill(
     threaded: bool,
 ) -> None:
     arrays["offsets"][0 : len(layout.offsets)] = layout.offsets
-    for a in range(0, len(bars), CHECK_BARS):
-        arrays["bars"][a : a + CHECK_BARS] = bars[a : a + CHECK_BARS]
+    if "bars" in arrays:
+        for a in range(0, len(bars), CHECK_BARS):
+            arrays["bars"][a : a + CHECK_BARS] = bars[a : a + CHECK_BARS]
     featurise(
         bars,
         layout.offsets,

@@ -6,7 +6,8 @@ A :class:`SeriesStore` holds, for T bars of concatenated series (segments, see
 - ``block`` (T, S) float32: the stored feature columns of every bar (computed once);
 - ``anchors`` (T, 2) float64: each bar's close and range EMA, for the window-anchored drift
   (only when the feature set has the ``move`` group);
-- ``bars`` (T, 4) float64: the OHLC itself (for labelling or checking windows on the fly);
+- ``bars`` (T, 4) float64: the OHLC itself (for labelling or checking windows on the fly;
+  ``series`` inputs only);
 - a :class:`WindowTable` of labelled windows (global start and labels, per window), or none
   for unlabelled bars; :meth:`SeriesStore.dense` gives every window at a stride instead.
 
@@ -20,7 +21,7 @@ per-bar target array ever exists for the whole data set.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,11 +124,11 @@ class SeriesStore:
         plan: ColumnPlan,
         settings: FeatureSettings,
         offsets: np.ndarray,
-        bars: np.ndarray,
+        bars: np.ndarray | None,
         block: np.ndarray,
         anchors: np.ndarray | None,
         table: WindowTable | None,
-        fingerprint: str,
+        fingerprint: str | Callable[[], str],
         info: StoreInfo,
     ) -> None:
         self.window = int(window)
@@ -138,8 +139,7 @@ class SeriesStore:
         self.block = block
         self.anchors = anchors
         self.table = table
-        #: Digest of everything the inputs and labels depend on (source, settings, code).
-        self.fingerprint = fingerprint
+        self._fingerprint = fingerprint
         self.info = info
         self.device = torch.device("cpu")
         self._block = _tensor(block)
@@ -149,6 +149,14 @@ class SeriesStore:
         self._position = torch.from_numpy(position.astype(np.float32))
 
     # -- what it holds -------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """Digest of the settings and the bytes of every array (the same for the same data
+        however the store was made); computed on first use for a store built in memory."""
+        if callable(self._fingerprint):
+            self._fingerprint = self._fingerprint()
+        return self._fingerprint
+
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.plan.names
@@ -171,7 +179,7 @@ class SeriesStore:
 
     def nbytes(self) -> int:
         """Bytes of the per-bar arrays and the window table (resident or mapped)."""
-        arrays: list[Any] = [self.bars, self.block, self.anchors]
+        arrays: list[Any] = [self.offsets, self.bars, self.block, self.anchors]
         if self.table is not None:
             arrays += [self.table.starts, self.table.labels, self.table.source]
         return int(sum(a.nbytes for a in arrays if a is not None))
@@ -253,6 +261,11 @@ class SeriesStore:
 
     def ohlc(self, starts: Any) -> np.ndarray:
         """(B, K, 4) float64 bars of the windows that start at global bars ``starts``."""
+        if self.bars is None:
+            raise InputValidationError(
+                "this store keeps no bars (window inputs store features only); "
+                "build it with inputs='series' to read windows' OHLC from it"
+            )
         return window_view(self.bars, self.window)[np.asarray(starts, dtype=np.int64)]
 
     def _require_table(self) -> WindowTable:

@@ -124,3 +124,16 @@ def test_a_bad_price_in_a_window_is_named_by_its_row_and_bar():
     windows.ohlc[3, 7, 1] = windows.ohlc[3, 7, 2] / 2  # high below low
     with pytest.raises(DataValidationError, match="row 3, bar 7: high < low"):
         build_store(windows)
+
+
+def test_window_inputs_keep_features_only():
+    """Under window inputs each window is its own series: its OHLC would be K copies of each
+    bar, so the store keeps only the stored features (12 float32 per bar for original)."""
+    windows = label_series(random_walk_series(600, seed=3), LabelRule(stride=5))
+    store = build_store(windows, feature_set="original")
+    assert store.bars is None
+    assert store.nbytes() == len(windows) * K * 12 * 4 + store.offsets.nbytes + len(windows) * 36
+    with pytest.raises(InputValidationError, match="keeps no bars"):
+        store.ohlc(store.starts([0]))
+    series = build_store(windows)
+    np.testing.assert_array_equal(series.ohlc(series.starts([4])), windows.ohlc[[4]])
