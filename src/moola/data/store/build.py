@@ -258,7 +258,7 @@ def make_store(
     if found is not None:
         try:
             return _open_cached(found, window, plan, settings)
-        except (disk.StoreError, KeyError, TypeError) as exc:
+        except (disk.StoreDamaged, KeyError, TypeError) as exc:
             tell(f"the store {found} is damaged ({exc}); building it again")
             shutil.rmtree(found, ignore_errors=True)
     for root in roots:  # a folder of that name without its manifest is not a store

@@ -61,6 +61,10 @@ class StoreError(MoolaError):
     """A store could not be built, written or read; the message names the file."""
 
 
+class StoreDamaged(StoreError):
+    """A store folder's files do not match its manifest: it is rebuilt."""
+
+
 def code_digest() -> str:
     """sha256 of the feature and store modules' source bytes (and numpy's version)."""
     import importlib
@@ -322,30 +326,41 @@ def remove_stale(root: Path, keep: str, source: str, digest: str) -> None:
 def open_array(folder: Path, file: str, spec: dict[str, Any]) -> np.ndarray:
     """A store file, memory-mapped read-only and checked against its manifest entry.
 
-    The map is advised as randomly accessed: a drawn window faults in only its own pages,
-    not the kernel's read-ahead around them (which made every draw bring in ~0.5 MB).
+    The map is advised as randomly accessed: a drawn window reads only its own pages from a
+    file that is not cached yet, not the kernel's read-ahead around them. A file that does
+    not match its manifest is :class:`StoreDamaged`; a file that cannot be mapped (a cap on
+    the address space) is a plain :class:`StoreError`, and the store is left alone.
     """
     path = folder / file
     try:
         with path.open("rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            try:
+                version = np.lib.format.read_magic(handle)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+            except ValueError as exc:
+                raise StoreDamaged(f"{path}: unreadable store file ({exc})") from exc
             offset = handle.tell()
             size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if fortran or os.fstat(handle.fileno()).st_size < offset + size:
-                raise ValueError("the file is shorter than its header says")
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: unreadable store file ({exc})") from exc
-    if list(shape) != list(spec["shape"]) or dtype.str != spec["dtype"]:
+                raise StoreDamaged(f"{path}: the file is shorter than its header says")
+            if list(shape) != list(spec["shape"]) or dtype.str != spec["dtype"]:
+                raise StoreDamaged(
+                    f"{path}: expected {spec['dtype']} {tuple(spec['shape'])}, "
+                    f"found {dtype.str} {shape}"
+                )
+            if not size:
+                return np.empty(shape, dtype=dtype)
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError as exc:
+        raise StoreDamaged(f"{path}: the file is missing") from exc
+    except OSError as exc:
         raise StoreError(
-            f"{path}: expected {spec['dtype']} {tuple(spec['shape'])}, found {dtype.str} {shape}"
-        )
-    if mapped is None:
-        return np.empty(shape, dtype=dtype)
+            f"cannot map {path}: {exc.strerror or exc} (a cap on the address space, "
+            "ulimit -v, counts memory-mapped files)"
+        ) from exc
     if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
         mapped.madvise(mmap.MADV_RANDOM)
     count = size // dtype.itemsize

@@ -218,3 +218,19 @@ def test_series_files_open_as_unlabelled_stores(tmp_path):
     assert from_npy.table is None and from_npy.n_bars == 400
     starts = from_npy.dense(7).starts(np.arange(10))
     assert np.array_equal(from_npy.gather(starts).numpy(), from_csv.gather(starts).numpy())
+
+
+def test_a_store_that_cannot_be_mapped_is_an_error_and_is_kept(tmp_path, monkeypatch):
+    """Out of address space (ulimit -v) is not damage: the store stays for the next run."""
+    path = windows_file(tmp_path / "data")
+    folder = Path(open_store(path, cache=True).info.cache or "")
+
+    def no_memory(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(disk.mmap, "mmap", no_memory)
+    with pytest.raises(StoreError, match=r"cannot map .*\.npy: Cannot allocate memory"):
+        open_store(path, cache=True)
+    monkeypatch.undo()
+    monkeypatch.delenv(disk.ENV, raising=False)
+    assert folder.is_dir() and open_store(path, cache=True).info.reused
