@@ -9,10 +9,12 @@ window's labels when the batch is drawn (:meth:`SeriesStore.draw`).
 
 Modules, one job each: ``plan`` (which columns are stored per bar, which are the window's
 own; the input semantics), ``scan`` (the three recursions along a series, block by block),
-``engine`` (a series' stored columns from the registry's group code), ``layout`` (windows
-laid back onto their series, each shared bar once), ``store`` (the store and its draws),
-``cache`` (naming, atomic writing and opening of store folders), ``build`` (stores from
-windows or bar series), ``source`` (the store of a data file).
+``engine`` (the stored columns of series, from the registry's group code), ``layout``
+(windows laid back onto their series, each shared bar once), ``store`` (the store and its
+draws), ``arrays`` (its .npy files, written and mapped), ``digest`` (what names a cached
+store and fingerprints its data), ``cache`` (where store folders live and how they are
+committed), ``assemble`` (open a cached store or build one), ``build`` (stores of windows
+or bar series), ``source`` (the store of a data file).
 
 **The inputs** (README, "Inputs: per series or per window"): with ``series`` inputs (the
 default, except for ``original``) a bar's features are its series' up to that bar; with
@@ -20,8 +22,8 @@ default, except for ``original``) a bar's features are its series' up to that ba
 either way) every window is its own series: exactly :func:`moola.data.build_features`.
 """
 
+from moola.data.store.arrays import StoreDamaged, StoreError
 from moola.data.store.build import build_series_store, build_store
-from moola.data.store.cache import StoreError
 from moola.data.store.plan import ColumnPlan, resolve_semantics
 from moola.data.store.source import open_store
 from moola.data.store.store import (
@@ -37,6 +39,7 @@ __all__ = [
     "ColumnPlan",
     "DenseWindows",
     "SeriesStore",
+    "StoreDamaged",
     "StoreError",
     "StoreInfo",
     "TargetBuilder",

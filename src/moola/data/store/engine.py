@@ -12,8 +12,9 @@ Two paths, one result (the registry's definitions, bit for bit):
   look-backs (the 10-bar width, the previous close) and the swing warm-up's zeros fall on
   bars that are dropped: only the series' own first bars are warm-up bars.
 
-Only the stored columns (:class:`moola.data.store.plan.ColumnPlan`) are kept; the anchored
-ones are computed when a window is drawn, from the close and the range EMA (also kept).
+:func:`featurise` sends each segment of a store down one of the two paths. Only the stored
+columns (:class:`moola.data.store.plan.ColumnPlan`) are kept; the anchored ones are computed
+when a window is drawn, from the close and the range EMA (also kept).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,15 @@ from moola.data.features import FEATURE_GROUPS
 from moola.data.features.candles import Candles, FeatureSettings
 from moola.data.store.plan import ColumnPlan
 from moola.data.store.scan import ScanRows, ScanState, scan
+
+#: Segments of one length go through the window builder's path (one numpy call per bar on
+#: a row of segments) when at least this many share the length; others are scanned alone.
+MIN_BATCH = 16
+#: ...and only when they are at most this long (a longer one is cheaper to scan).
+MAX_BATCH_LENGTH = 4096
+
+#: Where rows of bars are written: a numpy array or a store file (``x[rows] = values``).
+Rows = Any
 
 #: Bars scanned and featurised at a time along a long series (the float64 intermediates of
 #: one block then take about 30 x 8 bytes x CHUNK_BARS = 16 MB).
@@ -149,3 +160,41 @@ def _fields(rows: ScanRows) -> tuple[np.ndarray, ...]:
         rows.low_price,
         rows.low_bar,
     )
+
+
+def featurise(
+    bars: np.ndarray,
+    offsets: np.ndarray,
+    plan: ColumnPlan,
+    settings: FeatureSettings,
+    block: Rows,
+    anchors: Rows | None,
+    *,
+    threaded: bool = True,
+) -> None:
+    """Every segment's stored columns into ``block`` and its close and range EMA into
+    ``anchors`` (rows of bars, written in whole rows: arrays or :class:`moola.data.store.arrays.RowFile`)."""
+    lengths = np.diff(offsets)
+    values, counts = np.unique(lengths, return_counts=True)
+    batched = set(values[(counts >= MIN_BATCH) & (values <= MAX_BATCH_LENGTH)].tolist())
+    for length in sorted(batched):
+        segments = np.flatnonzero(lengths == length)
+        for a in range(0, len(segments), CHUNK_SERIES):
+            first = offsets[segments[a : a + CHUNK_SERIES]]
+            rows: slice | np.ndarray
+            if (np.diff(first) == length).all():  # one run of bars (windows in row order)
+                rows = slice(int(first[0]), int(first[-1]) + length)
+            else:
+                rows = (first[:, None] + np.arange(length)[None, :]).reshape(-1)
+            ohlc = np.asarray(bars[rows]).reshape(len(first), length, 4)
+            columns, ema = featurise_windows(ohlc, plan, settings, threaded=threaded)
+            block[rows] = columns.reshape(len(first) * length, -1)
+            if anchors is not None and ema is not None:
+                anchors[rows] = np.stack([ohlc[:, :, 3].reshape(-1), ema.reshape(-1)], axis=1)
+    for s in np.flatnonzero(~np.isin(lengths, list(batched))):
+        begin = int(offsets[s])
+        series = bars[begin : int(offsets[s + 1])]
+        for a, b, columns, ema in series_blocks(series, plan, settings):
+            block[begin + a : begin + b] = columns
+            if anchors is not None:
+                anchors[begin + a : begin + b] = np.stack([series[a:b, 3], ema], axis=1)

@@ -17,16 +17,9 @@ from moola.data.features import DEFAULT_FEATURE_SET
 from moola.data.features.candles import FeatureSettings
 from moola.data.files import BARS_CSV, LABELS_CSV, import_pyarrow, read_series
 from moola.data.sources import load_windows
-from moola.data.store import cache as disk
-from moola.data.store.build import (
-    Lay,
-    Notify,
-    check_bars,
-    identity_of,
-    make_store,
-    series_layout,
-    table_of,
-)
+from moola.data.store.assemble import Lay, Notify, identity_of, make_store
+from moola.data.store.build import check_bars, series_layout, table_of
+from moola.data.store.digest import array_digest, file_digest
 from moola.data.store.layout import BarLayout, lay_out
 from moola.data.store.plan import ColumnPlan, resolve_semantics
 from moola.data.store.store import SeriesStore
@@ -62,11 +55,9 @@ def file_kind(path: Path) -> str:
 def content_digest(path: Path) -> str:
     """The digest of a file's bytes (of both CSVs for a data folder)."""
     if path.is_dir():
-        parts = [disk.file_digest(path / name) for name in (BARS_CSV, LABELS_CSV)]
-        return disk.array_digest(
-            iter([("folder", np.frombuffer("".join(parts).encode(), np.uint8))])
-        )
-    return disk.file_digest(path)
+        parts = [file_digest(path / name) for name in (BARS_CSV, LABELS_CSV)]
+        return array_digest(iter([("folder", np.frombuffer("".join(parts).encode(), np.uint8))]))
+    return file_digest(path)
 
 
 def read_bars(path: Path, window: int) -> np.ndarray:

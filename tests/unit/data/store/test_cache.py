@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import moola.data.store.build as build_module
+import moola.data.store.assemble as assemble_module
 from moola.data import load_windows, save_parquet
+from moola.data.features.candles import FeatureSettings
 from moola.data.labeling import LabelRule, label_series
 from moola.data.signal_free import random_walk_series
-from moola.data.store import StoreError, build_store, open_store
+from moola.data.store import StoreError, build_store, digest, open_store
+from moola.data.store import arrays as store_arrays
 from moola.data.store import cache as disk
 from moola.errors import DataValidationError
 
@@ -83,9 +85,9 @@ def test_other_settings_or_other_feature_code_are_other_stores(tmp_path, monkeyp
     others = [
         open_store(path, cache=True, feature_set="original"),
         open_store(path, cache=True, inputs="window"),
-        open_store(path, cache=True, settings=build_module.FeatureSettings(ema_span=10)),
+        open_store(path, cache=True, settings=FeatureSettings(ema_span=10)),
     ]
-    monkeypatch.setattr(disk, "code_digest", lambda: "feature code of another version")
+    monkeypatch.setattr(digest, "code_digest", lambda: "feature code of another version")
     others.append(open_store(path, cache=True))
     assert all(not s.info.reused for s in others)
     assert len({s.info.cache for s in [base, *others]}) == 5
@@ -98,7 +100,7 @@ def test_an_interrupted_build_leaves_nothing_that_is_read(tmp_path, monkeypatch)
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as a kill during the feature build
 
-    monkeypatch.setattr(build_module, "featurise", crash)
+    monkeypatch.setattr(assemble_module, "featurise", crash)
     with pytest.raises(KeyboardInterrupt):
         open_store(path, cache=True)
     root = tmp_path / "data" / disk.NEXT_TO_DATA
@@ -228,7 +230,7 @@ def test_a_store_that_cannot_be_mapped_is_an_error_and_is_kept(tmp_path, monkeyp
     def no_memory(*args, **kwargs):
         raise OSError(12, "Cannot allocate memory")
 
-    monkeypatch.setattr(disk.mmap, "mmap", no_memory)
+    monkeypatch.setattr(store_arrays.mmap, "mmap", no_memory)
     with pytest.raises(StoreError, match=r"cannot map .*\.npy: Cannot allocate memory"):
         open_store(path, cache=True)
     monkeypatch.undo()

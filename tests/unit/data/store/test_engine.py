@@ -9,6 +9,8 @@ block sizes small enough that every seam between blocks is exercised.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from moola.data import build_features, generate_synthetic
 from moola.data.features.candles import Candles, FeatureSettings
 from moola.data.signal_free import random_walk_series
-from moola.data.store.engine import featurise_windows, series_blocks
+from moola.data.store.engine import featurise, featurise_windows, series_blocks
 from moola.data.store.plan import ColumnPlan
 from moola.data.store.scan import ScanState, scan
 from tests.helpers.ohlc import ohlc_with_ties
@@ -98,3 +100,19 @@ def test_equal_length_series_take_the_builders_path_with_its_numbers(feature_set
     assert (ema is None) == (not plan.needs_ema)
     one_by_one = np.stack([engine(w, feature_set, 64)[0] for w in ohlc[:5]])
     assert np.array_equal(block[:5], one_by_one)
+
+
+def test_featurise_sends_each_segment_down_either_path_with_the_same_numbers():
+    """20 segments of one length take the builder's path, 3 others are scanned; every
+    segment's rows are the builder's features of that segment as one window."""
+    lengths = [105] * 20 + [300, 150, 106]
+    bars = np.concatenate([random_walk_series(n, seed=i) for i, n in enumerate(lengths)])
+    offsets = np.r_[0, np.cumsum(lengths)]
+    plan = ColumnPlan.of("all")
+    block = np.full((len(bars), len(plan.stored)), np.nan, dtype=np.float32)
+    anchors = np.full((len(bars), 2), np.nan)
+    featurise(bars, offsets, plan, FeatureSettings(), block, anchors)
+    for a, b in itertools.pairwise(offsets):
+        expected, ema = as_one_window(bars[a:b], "all")
+        assert np.array_equal(block[a:b], expected)
+        assert np.array_equal(anchors[a:b], np.stack([bars[a:b, 3], ema], axis=1))
