@@ -11,6 +11,7 @@ from typing import Any
 
 from moola.balancing import DEFAULT_BALANCER
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError, MoolaError
 from moola.probe import ProbeReport, probe_from_graph
 from moola.rundir.checkpoint import (
@@ -74,7 +75,9 @@ def run_config(config: DiagnoseConfig, state: dict[str, Any] | None) -> TrainCon
         raise CheckpointError(f"checkpoint {config.checkpoint} has a bad config: {exc}") from None
 
 
-def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> dict[str, Any]:
+def diagnose(
+    config: DiagnoseConfig, *, windows: OHLCWindows | Corpus | None = None
+) -> dict[str, Any]:
     """Probe each task's share of the trunk gradient under ``config.balancer``, on the first
     training batch of the run, through the train step's own forward pass.
 

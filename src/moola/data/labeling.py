@@ -121,13 +121,38 @@ def label_windows(ohlc: np.ndarray, rule: LabelRule) -> np.ndarray:
     return np.stack([label, best_start, best_end], axis=1)
 
 
+#: Windows labelled at a time by :func:`label_starts` (their bars: 8192 x K x 32 bytes).
+LABEL_CHUNK = 8192
+
+
+def series_starts(n_bars: int, rule: LabelRule) -> np.ndarray:
+    """The first bar of every window the rule cuts from ``n_bars`` bars: every ``stride``
+    bars from bar 0 (int64)."""
+    return np.arange(0, n_bars - rule.window + 1, rule.stride, dtype=np.int64)
+
+
+def label_starts(
+    bars: np.ndarray, starts: np.ndarray, rule: LabelRule, *, chunk: int = LABEL_CHUNK
+) -> np.ndarray:
+    """(N, 3) int32 ``[label, expansion_start, expansion_end]`` of the windows of checked
+    (T, 4) ``bars`` that start at ``starts``, ``chunk`` windows at a time: the bars of all
+    windows are never held at once (a stride-1 series would need K times its bars). Each
+    window's labels depend on its own bars only, so the chunking changes nothing."""
+    k = rule.window
+    view = np.lib.stride_tricks.sliding_window_view(bars, (k, 4))[:, 0]
+    out = np.empty((len(starts), 3), dtype=np.int32)
+    for a in range(0, len(starts), chunk):
+        out[a : a + chunk] = label_windows(view[starts[a : a + chunk]], rule)
+    return out
+
+
 def label_series(series: np.ndarray, rule: LabelRule | None = None) -> OHLCWindows:
     """Cut a (T, 4) [open, high, low, close] series into labelled windows with ``start_bar``."""
     rule = rule or LabelRule()
     bars = check_series(series, window=rule.window)
-    starts = np.arange(0, bars.shape[0] - rule.window + 1, rule.stride)
-    ohlc = np.stack([bars[s : s + rule.window] for s in starts])
-    labels = label_windows(ohlc, rule)
+    starts = series_starts(bars.shape[0], rule)
+    ohlc = np.lib.stride_tricks.sliding_window_view(bars, (rule.window, 4))[starts, 0]
+    labels = label_starts(bars, starts, rule)
     return OHLCWindows(
         ohlc=ohlc,
         label=labels[:, 0],

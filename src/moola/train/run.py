@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError
 from moola.rundir.checkpoint import load_checkpoint
 from moola.rundir.claim import claim_out_dir, previous_run_notice
 from moola.rundir.guard import frozen_differences
 from moola.rundir.layout import CHECKPOINT_NAME
-from moola.train.config import TrainConfig
+from moola.train.config import TrainConfig, recorded_config
 from moola.train.folds import FoldScores, FoldsResult, run_folds
 from moola.train.loop.result import TrainResult, folds_metrics
 from moola.train.loop.trainer import Trainer
@@ -86,7 +87,7 @@ class RunOutcome:
 def run_training(
     config: TrainConfig | Mapping[str, Any],
     *,
-    windows: OHLCWindows | None = None,
+    windows: OHLCWindows | Corpus | None = None,
     resume: str | Path | None = None,
     out_dir: str | Path | None = None,
     reporter: Reporter | None = None,
@@ -156,7 +157,10 @@ def _run_split(
 
 
 def _run_folds(
-    config: TrainConfig, target: Path | None, windows: OHLCWindows | None, reporter: Reporter
+    config: TrainConfig,
+    target: Path | None,
+    windows: OHLCWindows | Corpus | None,
+    reporter: Reporter,
 ) -> RunOutcome:
     config = TrainConfig.from_dict({**config.to_dict(), "progress": False})
     reporter.started(Plan(config, None, None, previous_run_notice(target)))
@@ -170,7 +174,7 @@ def _run_folds(
 def _trainer(
     config: TrainConfig,
     target: Path | None,
-    windows: OHLCWindows | None,
+    windows: OHLCWindows | Corpus | None,
     objective: Objective | None,
     *,
     auto: bool,
@@ -187,7 +191,8 @@ def _trainer(
 def _resumable(checkpoint: Path, requested: TrainConfig) -> bool:
     """Whether ``moola train --resume`` would accept this checkpoint for ``requested``."""
     state = load_checkpoint(checkpoint)
-    same = not frozen_differences(state["config"], requested.to_dict())
+    recorded = recorded_config(state["config"])
+    same = not frozen_differences(recorded, requested.to_dict())
     return same and int(state["step"]) <= requested.steps
 
 

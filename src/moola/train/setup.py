@@ -20,6 +20,7 @@ import torch
 
 from moola.balancing import Balancer, make_balancer
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError
 from moola.models.multitask import MultiTaskModel
 from moola.seeding import seed_everything
@@ -83,7 +84,7 @@ def build_step(
 def build_run(
     config: TrainConfig,
     *,
-    windows: OHLCWindows | None = None,
+    windows: OHLCWindows | Corpus | None = None,
     objective: Objective | None = None,
 ) -> Run:
     """Seed, then build data, model, balancer and step, in the order training needs.

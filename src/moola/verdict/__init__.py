@@ -9,12 +9,18 @@ the one function every verdict goes through). It knows nothing of training, infe
 plugin or the CLI, which all judge through it.
 """
 
-from moola.verdict.evaluate import Evaluation, evaluate
-from moola.verdict.interval import BlockBootstrap, paired_interval, paired_intervals
+from moola.verdict.evaluate import Evaluation, evaluate, evaluate_chunks
+from moola.verdict.interval import (
+    BlockBootstrap,
+    paired_interval,
+    paired_intervals,
+    paired_intervals_of,
+)
 from moola.verdict.judge import judge_head, judge_windows
-from moola.verdict.metrics import task_metrics
+from moola.verdict.metrics import MetricSums, task_metrics
 from moola.verdict.priors import (
     Prior,
+    fit_label_priors,
     fit_priors,
     prior_losses,
     prior_metrics,
@@ -36,15 +42,19 @@ __all__ = [
     "BlockBootstrap",
     "Evaluation",
     "MetricRule",
+    "MetricSums",
     "Prior",
     "Verdict",
     "evaluate",
+    "evaluate_chunks",
+    "fit_label_priors",
     "fit_priors",
     "judge_head",
     "judge_windows",
     "loss_learned",
     "paired_interval",
     "paired_intervals",
+    "paired_intervals_of",
     "prior_losses",
     "prior_metrics",
     "prior_window_losses",

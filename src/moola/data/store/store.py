@@ -148,6 +148,30 @@ class SeriesStore:
         position = np.arange(self.window, dtype=np.float64) / (self.window - 1)
         self._position = torch.from_numpy(position.astype(np.float32))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a sweep ships a store to its workers) as its arrays, read into memory
+        (a memory map travels as its bytes) and on the CPU; the fingerprint computed first."""
+        state = {
+            "window": self.window,
+            "plan": self.plan,
+            "settings": self.settings,
+            "offsets": np.asarray(self.offsets),
+            "bars": None if self.bars is None else np.asarray(self.bars),
+            "block": np.asarray(self.block),
+            "anchors": None if self.anchors is None else np.asarray(self.anchors),
+            "table": None
+            if self.table is None
+            else WindowTable(
+                *(np.asarray(a) for a in (self.table.starts, self.table.labels, self.table.source))
+            ),
+            "fingerprint": self.fingerprint,
+            "info": self.info,
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     # -- what it holds -------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError, MoolaError
 from moola.rundir.best import save_best
 from moola.rundir.checkpoint import (
@@ -26,11 +27,11 @@ from moola.rundir.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from moola.rundir.guard import check_resume, check_same_data
+from moola.rundir.guard import DATA_FORMAT, check_resume, check_same_data
 from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME
 from moola.seeding import rng_state, set_rng_state
 from moola.threads import AutoThreads
-from moola.train.config import TrainConfig
+from moola.train.config import TrainConfig, recorded_config
 from moola.train.loop.best import BestRecord, BestTracker
 from moola.train.loop.history import History, LossMeter
 from moola.train.loop.result import TrainResult
@@ -64,7 +65,7 @@ class Trainer:
         self,
         config: TrainConfig,
         *,
-        windows: OHLCWindows | None = None,
+        windows: OHLCWindows | Corpus | None = None,
         run: Run | None = None,
         objective: Objective | None = None,
     ) -> None:
@@ -235,6 +236,7 @@ class Trainer:
             "rng": self.rng,
             "feature_names": list(self.feature_names),
             "fingerprint": self.data.fingerprint,
+            "data_format": DATA_FORMAT,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
             "best_tracker": self.best_tracker.state_dict(),
@@ -299,7 +301,7 @@ class Trainer:
         cls,
         path: str | Path,
         *,
-        windows: OHLCWindows | None = None,
+        windows: OHLCWindows | Corpus | None = None,
         objective: Objective | None = None,
         **overrides: Any,
     ) -> Trainer:
@@ -309,7 +311,7 @@ class Trainer:
         the one the run was started with (default: the config's)."""
         state = load_checkpoint(path)
         try:
-            saved = TrainConfig.from_dict(state["config"])
+            saved = TrainConfig.from_dict(recorded_config(state["config"]))
         except MoolaError as exc:
             raise CheckpointError(f"checkpoint {path} has a bad config: {exc}") from None
         config = TrainConfig.from_dict({**saved.to_dict(), **overrides})
@@ -323,7 +325,12 @@ class Trainer:
             )
         trainer = cls(config, windows=windows, objective=objective)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
-        check_same_data(state["fingerprint"], trainer.data.fingerprint, path, saved.data)
+        legacy = int(state.get("data_format", 1)) < DATA_FORMAT
+        actual = trainer.data.fingerprint
+        legacy_fingerprint = getattr(trainer.objective, "legacy_fingerprint", None)
+        if legacy and callable(legacy_fingerprint):  # recorded before the series store
+            actual = legacy_fingerprint()
+        check_same_data(state["fingerprint"], actual, path, saved.data, legacy=legacy)
         check_model_shapes(state["model"], trainer.model, path)
         try:
             trainer.load_state_dict(state)
