@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         from moola.inference.score import score, score_table_rows
         from moola.report import print_table
 
-        header, rows = score_table_rows(score(loaded, data.labelled))
+        header, rows = score_table_rows(score(loaded, data))
         print_table(
             f"moola predict — {len(pred)} labelled windows, {loaded.weights} weights "
             "(prior fitted on these windows)",

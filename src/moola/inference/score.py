@@ -11,29 +11,40 @@ not applied.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from moola.data.windows import OHLCWindows
-from moola.inference.core import features_for
+import numpy as np
+import torch
+
+from moola.errors import ConfigError
+from moola.inference.core import BATCH_SIZE, inputs_for
 from moola.inference.load import LoadedModel
+from moola.inference.sources import PredictInput
 from moola.tasks import make_tasks
-from moola.verdict import evaluate, fit_priors, judge_head, prior_losses
+from moola.verdict import evaluate_chunks, fit_label_priors, judge_head, label_prior_losses
 
 
-def score(loaded: LoadedModel, windows: OHLCWindows) -> dict[str, dict[str, Any]]:
-    """Per head: ``loss``, ``baseline``, ``metrics``, ``learned`` and ``why``."""
+def score(loaded: LoadedModel, data: PredictInput) -> dict[str, dict[str, Any]]:
+    """Per head: ``loss``, ``baseline``, ``metrics``, ``learned`` and ``why``, on the
+    labelled windows of ``data`` (their inputs the model's, drawn a batch at a time)."""
+    windows = data.labelled
+    if windows is None:
+        raise ConfigError("scoring needs labelled windows (a labelled --data source)")
     countdown_units = loaded.config.get("countdown_units", "normalized")
     tasks = make_tasks(countdown_units=countdown_units, priorities=loaded.config.get("priorities"))
-    targets = tasks.build_targets(
-        _tensor(windows.label),
-        _tensor(windows.expansion_start),
-        _tensor(windows.expansion_end),
-        windows.window,
-    )
-    x = features_for(loaded, windows.ohlc)
-    priors = fit_priors(tasks, targets)
-    evaluation = evaluate(loaded.model, x, targets, tasks, targets, priors=priors)
-    prior = prior_losses(tasks, priors, targets)
+    labels = np.stack([windows.label, windows.expansion_start, windows.expansion_end], axis=1)
+    k = windows.window
+    priors = fit_label_priors(tasks, labels, k)
+
+    def chunks() -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        for a in range(0, len(windows), BATCH_SIZE):
+            rows = torch.from_numpy(labels[a : a + BATCH_SIZE])
+            targets = tasks.build_targets(rows[:, 0], rows[:, 1], rows[:, 2], k)
+            yield inputs_for(loaded, data, a, a + BATCH_SIZE), targets
+
+    evaluation = evaluate_chunks(loaded.model, chunks(), tasks, priors, window=k)
+    prior = label_prior_losses(tasks, priors, labels, k)
     heads: dict[str, dict[str, Any]] = {}
     for name in tasks.names:
         record = judge_head(
@@ -67,9 +78,3 @@ def score_table_rows(heads: dict[str, dict[str, Any]]) -> tuple[list[str], list[
         for name, h in heads.items()
     ]
     return header, rows
-
-
-def _tensor(values: Any) -> Any:
-    import torch
-
-    return torch.from_numpy(values.copy())

@@ -30,6 +30,7 @@ import torch
 from moola.data import OHLCWindows
 from moola.data.corpus import Corpus
 from moola.data.splits import fold_indices, fold_timeline, overlap_run
+from moola.data.splits import timeline as timeline  # re-exported (older imports)
 from moola.models.forward import forward_eval
 from moola.train.config import TrainConfig
 from moola.train.loop.best import copy_weights

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from moola.data import OHLCWindows
@@ -27,10 +26,9 @@ from moola.train.objectives.labelled import LabelledPart
 from moola.verdict import (
     BlockBootstrap,
     Evaluation,
-    Prior,
     evaluate_chunks,
     fit_label_priors,
-    prior_window_losses,
+    label_prior_losses,
 )
 
 if TYPE_CHECKING:
@@ -70,20 +68,6 @@ def model_config(config: TrainConfig, n_features: int) -> JadeConfig:
     """The model's sizes: ``config.model``'s (checked when the config was made,
     :func:`moola.train.config.check_model_sizes`), with the input width taken from the data."""
     return JadeConfig(**{**config.model, "n_features": n_features})
-
-
-def label_prior_losses(
-    tasks: TaskSet, priors: dict[str, Prior], labels: np.ndarray, window: int
-) -> dict[str, float]:
-    """Per task, the mean natural-units loss of its prior on the windows of ``labels``
-    ((n, 3)), their targets built a chunk at a time."""
-    parts: dict[str, list[torch.Tensor]] = {name: [] for name in tasks.names}
-    for a in range(0, len(labels), EVAL_CHUNK):
-        chunk = torch.from_numpy(np.ascontiguousarray(labels[a : a + EVAL_CHUNK], dtype=np.int64))
-        targets = tasks.build_targets(chunk[:, 0], chunk[:, 1], chunk[:, 2], window)
-        for name, value in prior_window_losses(tasks, priors, targets).items():
-            parts[name].append(value)
-    return {name: float(torch.cat(values).mean()) for name, values in parts.items()}
 
 
 class SupervisedObjective(Objective):
@@ -129,7 +113,9 @@ class SupervisedObjective(Objective):
             train=train,
             val=val,
             # The priors' losses, fitted on the training part only and scored on validation.
-            prior_losses=label_prior_losses(self.tasks, priors, corpus.labels(split.val), window),
+            prior_losses=label_prior_losses(
+                self.tasks, priors, corpus.labels(split.val), window, chunk=EVAL_CHUNK
+            ),
             priors=priors,
             feature_names=corpus.feature_names,
             fingerprint=corpus.fingerprint,
