@@ -157,8 +157,9 @@ def corpus_of_windows(
     notify: Notify | None = None,
 ) -> Corpus:
     """The corpus of labelled ``windows`` (rows in their order): their timeline (shared bars
-    detected once, when they carry no ``start_bar``) and their store, laid out on it."""
-    windows.validate()
+    detected once, when they carry no ``start_bar``) and their store, laid out on it. The
+    store checks the labels and every window's bars (each stored bar once), with errors that
+    name the row and bar."""
     timeline = timeline_of(windows)
     layout = None
     if timeline.kind == "detected":

@@ -256,7 +256,7 @@ def read_window_columns(path: str | os.PathLike[str], *, window: int) -> WindowC
 
 
 def iter_window_bars(
-    path: str | os.PathLike[str], *, window: int, rows: int = READ_BATCH_ROWS
+    path: str | os.PathLike[str], *, window: int, rows: int | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """The prices of a windows parquet file, ``rows`` windows at a time: (first row,
     (n, K, 4) float64 bars), each batch checked (shape, numbers, possible OHLC) with errors
@@ -270,7 +270,7 @@ def iter_window_bars(
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
     row0 = 0
-    for column in _batches(parquet, pa, rows=rows):
+    for column in _batches(parquet, pa, rows=rows or READ_BATCH_ROWS):
         try:
             bars = _read_features_column(column, window, pa, pc, row0=row0)
         except DataValidationError as exc:
