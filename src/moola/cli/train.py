@@ -75,11 +75,15 @@ class _Reporter:
         threads = _torch_threads()
         following = " (following the load)" if config.threads is None else ""
         resumed = f" (resumed at step {plan.resumed_at})" if plan.resumed_at else ""
+        from moola.data.store import resolve_semantics
+
+        inputs = resolve_semantics(config.inputs, config.features)
         say(
             "train",
             f"{config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
             f"device {trainer.device}, data {config.data}, features {config.features} "
-            f"({len(trainer.feature_names)}), CPU threads {threads}{following}{resumed}",
+            f"({len(trainer.feature_names)}, {inputs} inputs), CPU threads {threads}"
+            f"{following}{resumed}",
         )
         say("train", trainer.data.split.info.describe())
         self.update = self.stack.enter_context(

@@ -45,15 +45,19 @@ from moola.verdict import Evaluation
 ProgressCallback = Callable[[int, dict[str, float]], None]
 
 
+def epoch_order(n_train: int, seed: int, epoch: int) -> torch.Tensor:
+    """The seeded permutation of the training rows in ``epoch``."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n_train, generator=generator)
+
+
 def batch_indices(
     n_train: int, batch_size: int, seed: int, step: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Indices of the batch at ``step``: a seeded permutation per epoch, last partial batch
     dropped. A function of its arguments only, so a resumed run draws the same batches."""
-    per_epoch = n_train // batch_size
-    epoch, position = divmod(step, per_epoch)
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n_train, generator=generator)
+    epoch, position = divmod(step, n_train // batch_size)
+    order = epoch_order(n_train, seed, epoch)
     return order[position * batch_size : (position + 1) * batch_size].to(device)
 
 
@@ -88,6 +92,7 @@ class Trainer:
         self.best_record: BestRecord | None = None  # what save() writes as best.pt
 
         self.step = 0
+        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
         self.history = History(self.tasks.names)
         self.meter = LossMeter(self.tasks.names, self.device)
         self.partial_row_logged = False
@@ -105,9 +110,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def batch_indices(self, step: int) -> torch.Tensor:
-        return batch_indices(
-            len(self.data.train), self.batch_size, self.config.seed, step, self.device
-        )
+        """:func:`batch_indices` at ``step``, the epoch's permutation made once per epoch
+        (a permutation of millions of rows costs seconds; a step, milliseconds)."""
+        n, size = len(self.data.train), self.batch_size
+        epoch, position = divmod(step, n // size)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, epoch_order(n, self.config.seed, epoch))
+        order = self._epoch[1]
+        return order[position * size : (position + 1) * size].to(self.device)
 
     def evaluate(self) -> Evaluation:
         """The objective's evaluation of the current weights on the validation part."""
