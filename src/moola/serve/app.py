@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from moola import __version__
 from moola.errors import ConfigError
-from moola.serve.errors import install_handlers
+from moola.serve.errors import CatchAllMiddleware, install_handlers
 from moola.serve.limits import BodyLimitMiddleware, body_limit
 from moola.serve.schemas import (
     ERROR_RESPONSES,
@@ -99,6 +99,7 @@ def create_app(
     )
     install_handlers(app, window=window, max_batch=max_batch)
     app.add_middleware(BodyLimitMiddleware, limit=body_limit(window, max_batch))
+    app.add_middleware(CatchAllMiddleware)
     paths = [*ENDPOINTS, app.docs_url, app.redoc_url, app.openapi_url]
     # outermost: it counts the 413s too
     app.add_middleware(MetricsMiddleware, telemetry=telemetry, paths=[p for p in paths if p])

@@ -58,6 +58,7 @@ def add_parser(sub: Any) -> None:
         help="CPU threads of the model (torch or onnxruntime); requests are answered one at "
         "a time on one worker thread (default: 1)",
     )
+    serve.add_argument("--no-access-log", action="store_true", help="no line per request on stdout")
     serve.set_defaults(func=run_serve)
 
 
@@ -102,7 +103,7 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     print(f"moola serve: verdict: {verdict_line(served.verdict)}", file=sys.stderr)
     print(f"moola serve: listening on {url} (API docs: {url}/docs); Ctrl-C stops", file=sys.stderr)
-    serve(app, sock)
+    serve(app, sock, access_log=not args.no_access_log)
     return 0
 
 

@@ -1,5 +1,5 @@
 """Every refusal as one JSON shape (:class:`~moola.serve.schemas.ErrorResponse`) that names
-the field, and for a price the window, bar and column.
+the field, and for a price the window, bar and column; and a bug as a JSON 500.
 
 FastAPI's own 422 echoes the offending input back, and a NaN price (which Starlette's JSON
 parser accepts as a literal) cannot be written as JSON: its default handler answers such a
@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moola.data.files import PRICE_COLUMNS
 from moola.data.windows import WindowValidationError
@@ -149,21 +150,45 @@ def install_handlers(app: FastAPI, *, window: int, max_batch: int) -> None:
             error_body([item]), status_code=exc.status_code, headers=dict(exc.headers or {})
         )
 
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        item = internal_error()
-        return JSONResponse(error_body([item]), status_code=500)
-
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(RequestProblem, problem)
     app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(Exception, crash)
 
 
-def internal_error() -> ErrorItem:
-    return ErrorItem(
-        type="internal",
-        loc=[],
-        field="",
-        msg="internal error in moola serve (logged on the server); please report it",
-    )
+class CatchAllMiddleware:
+    """Any other exception is a bug: logged, answered with a JSON 500, and stopped here.
+
+    Starlette's own last resort answers a 500 too, but then re-raises to uvicorn, which
+    drops the client's keep-alive connection; stopped here, the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            if not started:
+                body = JSONResponse(error_body([INTERNAL_ERROR]), status_code=500)
+                await body(scope, receive, send)
+
+
+#: The answer to a bug.
+INTERNAL_ERROR = ErrorItem(
+    type="internal",
+    loc=[],
+    field="",
+    msg="internal error in moola serve (logged on the server); please report it",
+)

@@ -51,9 +51,9 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(app: Any, sock: socket.socket, *, log_level: str = "info") -> None:
+def serve(app: Any, sock: socket.socket, *, access_log: bool = True) -> None:
     """Serve ``app`` on ``sock`` until interrupted (Ctrl-C or SIGTERM: a graceful stop)."""
-    make_server(app, log_level=log_level).run(sockets=[sock])
+    make_server(app, access_log=access_log).run(sockets=[sock])
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ Requests by endpoint, method and status; a latency histogram per endpoint; error
 (client 4xx, server 5xx); the time spent in the model; windows predicted; how long the
 model took to load; and the process's own (memory, CPU, open files). The endpoint label is
 the request's path when the app has a route of that path (``/predict``, ``/docs``), else
-``unmatched``, so a scanner requesting random paths cannot grow the label set without bound.
+``unmatched``, and an unusual method is ``other``: a scanner sending random paths or methods
+cannot grow the label set without bound.
 
 A registry per app (not prometheus-client's global one) keeps two servers in one process,
 as in the tests, from sharing or clashing over counters.
@@ -29,6 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Latency buckets in seconds: a single window takes milliseconds, a full batch up to seconds.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: The method labels; any other method (HTTP allows any token) is counted as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: The Prometheus text format's content type.
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -110,4 +113,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             endpoint = scope["path"] if scope["path"] in self.paths else "unmatched"
-            self.telemetry.record(endpoint, scope["method"], status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.telemetry.record(endpoint, method, status, time.perf_counter() - start)

@@ -149,3 +149,35 @@ def test_the_server_keeps_answering_after_bad_requests(client: httpx.Client, ser
     again = client.post("/predict", json={"features": window.tolist()})
     assert again.status_code == 200
     assert np.isfinite(again.json()["countdown"]["bars"]).all()
+
+
+class BrokenBackend:
+    """A backend with a bug: every prediction raises."""
+
+    name = "broken"
+
+    def predict(self, ohlc: np.ndarray) -> moola.Predictions:
+        raise RuntimeError("a planted bug")
+
+
+def test_a_bug_is_a_logged_json_500_and_the_server_stays_up(
+    served, caplog: pytest.LogCaptureFixture
+) -> None:
+    from moola.serve.app import create_app
+    from moola.serve.served import ServedModel
+    from moola.serve.server import running
+
+    broken = ServedModel(served.loaded, BrokenBackend(), served.verdict, 0.0)
+    window = random_windows(1, served.loaded.window, seed=6)[0].tolist()
+    with running(create_app(broken)) as url, httpx.Client(base_url=url) as client:
+        response = client.post("/predict", json={"features": window})
+        assert response.status_code == 500
+        (item,) = response.json()["detail"]
+        assert item["type"] == "internal" and "planted" not in response.text
+        assert client.get("/health").status_code == 200  # on the same connection
+        assert client.request("BREW", "/predict").status_code == 405
+        text = client.get("/metrics").text
+    assert metric(text, "moola_serve_errors_total", endpoint="/predict", kind="server") == 1
+    brewed = {"endpoint": "/predict", "method": "other", "status": "405"}
+    assert metric(text, "moola_serve_requests_total", **brewed) == 1  # no label per method
+    assert any("a planted bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)

@@ -22,8 +22,10 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 def test_the_command_runs_a_server_and_stops_on_ctrl_c(serve_run: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "moola", "serve", str(serve_run), "--port", "0"]
-    command += ["--weights", "final", "--max-batch", "4"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    command += ["--weights", "final", "--max-batch", "4", "--no-access-log"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         lines = []
         assert process.stderr is not None
@@ -44,6 +46,7 @@ def test_the_command_runs_a_server_and_stops_on_ctrl_c(serve_run: Path) -> None:
         assert process.wait(timeout=30) == 130
         rest = process.stderr.read()
         assert "Finished server process" in rest and rest.endswith("interrupted\n"), rest
+        assert process.stdout is not None and process.stdout.read() == ""  # no access log
     finally:
         if process.poll() is None:
             process.kill()
