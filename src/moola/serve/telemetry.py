@@ -64,7 +64,8 @@ class Telemetry:
         )
         self.inference = Histogram(
             "moola_serve_inference_seconds",
-            "Time in the worker per prediction request: checks, features, model, JSON",
+            "Time on the inference thread per prediction request (checks, features, model, "
+            "JSON answer), without the wait for the thread",
             ["endpoint"],
             buckets=BUCKETS,
             registry=registry,
