@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from moola.inference.load import LoadedModel
+from moola.rundir.layout import METRICS_NAME
 from moola.serve.schemas import HeadVerdict, Verdict
 from moola.tasks import TASK_NAMES
-from moola.train.run import METRICS_NAME
 
 
 def unknown(reason: str) -> Verdict:
