@@ -46,7 +46,8 @@ def tests(session: nox.Session) -> None:
         "auto",
         "--dist=loadgroup",
         "-m",
-        "not memory",  # measurements that a shared machine makes noisy: nox -s memory
+        # measurements that a shared machine makes noisy (nox -s memory); fuzzing (nox -s fuzz)
+        "not memory and not fuzz",
         *session.posargs,
         env={"OMP_NUM_THREADS": "1"},
     )
@@ -102,6 +103,22 @@ def memory(session: nox.Session) -> None:
         "memory",
         "-s",
         *session.posargs,
+    )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """schemathesis fuzzing of ``moola serve``'s OpenAPI schema against a running server: 200
+    derandomized examples per operation and mode, no 5xx allowed (about a minute)."""
+    install_project(session, "test")
+    session.run(
+        "pytest",
+        "tests/unit/serve/test_fuzz.py",
+        "-m",
+        "fuzz",
+        "-s",
+        *session.posargs,
+        env={"OMP_NUM_THREADS": "1"},
     )
 
 

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from moola import __version__
 from moola.cli import diagnose, export, label, league, predict, sweep, train
 from moola.cli.common import run
+from moola.serve import command as serve
 
 #: The commands in the order ``moola --help`` lists them.
-COMMANDS = (train, diagnose, label, sweep, league, predict, export)
+COMMANDS = (train, diagnose, label, sweep, league, predict, export, serve)
 
 DESCRIPTION = """\
 moola: JadeCompact, a multi-task BiLSTM for 105-bar OHLC windows, with measured loss
