@@ -1,6 +1,6 @@
 """The moola command line: one module per command, each parsing and printing only.
 
-Commands: train (the main job), diagnose, label, sweep, league, predict and export. Every
+Commands: train (the main job), diagnose, label, sweep, league, predict, export and serve. Every
 bad input is a moola error, printed as one line with exit status 2 (common.run).
 """
 
@@ -10,9 +10,8 @@ import argparse
 from collections.abc import Sequence
 
 from moola import __version__
-from moola.cli import diagnose, export, label, league, predict, sweep, train
+from moola.cli import diagnose, export, label, league, predict, serve, sweep, train
 from moola.cli.common import run
-from moola.serve import command as serve
 
 #: The commands in the order ``moola --help`` lists them.
 COMMANDS = (train, diagnose, label, sweep, league, predict, export, serve)

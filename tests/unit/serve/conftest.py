@@ -1,4 +1,5 @@
-"""One tiny trained run and one real server on a loopback port, shared by the serve tests.
+"""One real server on a loopback port, shared by the serve tests (serving the tiny run of
+tests/unit/conftest.py, ``run_dir``).
 
 The server is uvicorn on a socket of its own (port 0: any free port) in a background
 thread, talked to over HTTP with httpx, as a client would.
@@ -12,9 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import moola
-from tests.helpers.configs import tiny_config
-
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
@@ -22,14 +20,6 @@ httpx = pytest.importorskip("httpx")
 
 #: The batch limit of the shared server (small, so that the over-limit test is cheap).
 MAX_BATCH = 8
-
-
-@pytest.fixture(scope="session")
-def serve_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 20-step tiny run (24-bar windows) with best weights, evaluated every 10 steps."""
-    out = tmp_path_factory.mktemp("serve") / "tiny"
-    moola.train(tiny_config(steps=20, eval_every=10, out_dir=str(out)))
-    return out
 
 
 def random_windows(n: int, window: int, seed: int = 0) -> np.ndarray:
@@ -43,10 +33,10 @@ def random_windows(n: int, window: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def served(serve_run: Path):
+def served(run_dir: Path):
     from moola.serve.served import load_served
 
-    return load_served(serve_run)
+    return load_served(run_dir)
 
 
 @pytest.fixture(scope="session")

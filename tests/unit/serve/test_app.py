@@ -58,12 +58,12 @@ def test_batch_predicts_each_window_in_order(client: httpx.Client, served) -> No
 
 
 def test_model_states_what_is_served_and_the_runs_own_verdict(
-    client: httpx.Client, serve_run: Path
+    client: httpx.Client, run_dir: Path
 ) -> None:
     info = client.get("/model").json()
-    metrics = json.loads((serve_run / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     best = metrics["best"]
-    assert info["run"] == str(serve_run) and info["file"] == str(serve_run / "best.pt")
+    assert info["run"] == str(run_dir) and info["file"] == str(run_dir / "best.pt")
     assert (info["weights"], info["step"]) == ("best", best["step"])
     assert info["backend"] == "torch" and info["window"] == 24
     assert info["feature_names"] == metrics["feature_names"]

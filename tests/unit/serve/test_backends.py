@@ -20,17 +20,17 @@ pytest.importorskip("onnxscript")
 
 
 @pytest.fixture(scope="module")
-def onnx_url(serve_run: Path) -> Iterator[str]:
+def onnx_url(run_dir: Path) -> Iterator[str]:
     from moola.serve.app import create_app
     from moola.serve.served import load_served
     from moola.serve.server import running
 
-    served = load_served(serve_run, backend="onnx", threads=1)
+    served = load_served(run_dir, backend="onnx", threads=1)
     with running(create_app(served, max_batch=16)) as url:
         yield url
 
 
-def test_the_onnx_backend_agrees_with_torch(onnx_url: str, serve_run: Path) -> None:
+def test_the_onnx_backend_agrees_with_torch(onnx_url: str, run_dir: Path) -> None:
     windows = random_windows(16, 24, seed=7)
     with httpx.Client(base_url=onnx_url, timeout=30) as client:
         assert client.get("/health").json()["backend"] == "onnx"
@@ -39,7 +39,7 @@ def test_the_onnx_backend_agrees_with_torch(onnx_url: str, serve_run: Path) -> N
         assert info["verdict"]["known"]
         got = client.post("/predict/batch", json={"windows": windows.tolist()}).json()
         one = client.post("/predict", json={"features": windows[0].tolist()}).json()
-    want = moola.predict(moola.load_model(serve_run), windows)
+    want = moola.predict(moola.load_model(run_dir), windows)
     # a batch of one runs other onnxruntime kernels than a batch of 16: close, not equal
     single = list(one["type"]["probabilities"].values())
     np.testing.assert_allclose(single, want.type_prob[0], rtol=0, atol=PROB_TOL)

@@ -14,13 +14,13 @@ from moola.serve.verdict import run_verdict
 
 
 @pytest.fixture
-def run_copy(serve_run: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(serve_run, tmp_path / "run"))
+def run_copy(run_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
 
 
-def test_best_weights_get_the_verdict_of_the_best_step(serve_run: Path) -> None:
-    metrics = json.loads((serve_run / "metrics.json").read_text())
-    verdict = run_verdict(load_model(serve_run, weights="best"))
+def test_best_weights_get_the_verdict_of_the_best_step(run_dir: Path) -> None:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    verdict = run_verdict(load_model(run_dir, weights="best"))
     assert verdict.known
     for head, judged in verdict.heads.items():
         assert judged.learned is metrics["best"]["tasks"][head]["learned"]

@@ -1,4 +1,4 @@
-"""``moola serve``: argument parsing and printing, nothing else.
+"""``moola serve``: argument parsing and printing; the server itself is :mod:`moola.serve`.
 
 The CLI calls :func:`add_parser` and, for this command, ``args.func(args)``. Nothing heavy
 is imported until the command runs, so ``moola --help`` needs neither torch nor FastAPI.
@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> None:
         "a time on one worker thread (default: 1)",
     )
     serve.add_argument("--no-access-log", action="store_true", help="no line per request on stdout")
-    serve.set_defaults(func=run_serve)
+    serve.set_defaults(func=run)
 
 
 def require_serve() -> None:
@@ -75,7 +75,7 @@ def require_serve() -> None:
         ) from None
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.max_batch < 1:
         raise ConfigError(f"--max-batch must be >= 1, got {args.max_batch}")
     if args.threads < 1:

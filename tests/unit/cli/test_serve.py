@@ -19,9 +19,9 @@ from moola.cli import main
 SRC = Path(__file__).resolve().parents[3] / "src"
 
 
-def test_the_command_runs_a_server_and_stops_on_ctrl_c(serve_run: Path) -> None:
+def test_the_command_runs_a_server_and_stops_on_ctrl_c(run_dir: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    command = [sys.executable, "-m", "moola", "serve", str(serve_run), "--port", "0"]
+    command = [sys.executable, "-m", "moola", "serve", str(run_dir), "--port", "0"]
     command += ["--weights", "final", "--max-batch", "4", "--no-access-log"]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -56,7 +56,7 @@ def test_the_command_runs_a_server_and_stops_on_ctrl_c(serve_run: Path) -> None:
 def test_building_the_cli_imports_neither_fastapi_nor_torch() -> None:
     code = (
         "import argparse, sys\n"
-        "from moola.serve.command import add_parser\n"
+        "from moola.cli.serve import add_parser\n"
         "add_parser(argparse.ArgumentParser().add_subparsers())\n"
         "print(sorted({'fastapi', 'uvicorn', 'prometheus_client', 'torch'} & set(sys.modules)))\n"
     )
@@ -74,12 +74,12 @@ def test_a_missing_run_is_one_line_and_exit_2(
     assert err.startswith("moola serve: error: no run or checkpoint at") and err.count("\n") == 1
 
 
-def test_a_busy_port_is_named(serve_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_busy_port_is_named(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        assert main(["serve", str(serve_run), "--port", str(port)]) == 2
+        assert main(["serve", str(run_dir), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "pick another --port" in err
 
@@ -93,17 +93,17 @@ def test_a_busy_port_is_named(serve_run: Path, capsys: pytest.CaptureFixture[str
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(
-    serve_run: Path, flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+    run_dir: Path, flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["serve", str(serve_run), *flags]) == 2
+    assert main(["serve", str(run_dir), *flags]) == 2
     assert says in capsys.readouterr().err
 
 
 def test_without_the_extra_the_error_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from moola.cli.serve import require_serve
     from moola.errors import ConfigError
-    from moola.serve.command import require_serve
 
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now raises ImportError
     with pytest.raises(ConfigError, match=r"uvicorn is missing.*pip install 'moola\[serve\]'"):
