@@ -1,6 +1,6 @@
-"""A griffe extension for the API pages: the docstrings' Sphinx roles (``:func:`x```,
-``:class:`~a.b.C```) shown as code, as a reader of the source sees them, instead of raw
-role markup."""
+"""A griffe extension for the API pages: the docstrings' reStructuredText shown as a reader
+of the source sees it: Sphinx roles (``:func:`x```, ``:class:`~a.b.C```) as code, and a
+paragraph's ``::`` before a literal block as ``:``, instead of raw markup."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import griffe
 
+LITERAL_BLOCK = re.compile(r"(?<=\S)::$", re.M)
 ROLE = re.compile(
     r":(?:py:)?(?:func|class|meth|mod|data|attr|exc|obj):`(?P<tilde>~?)(?P<target>[^`]+)`"
 )
@@ -21,7 +22,7 @@ def plain(text: str) -> str:
         target = match["target"]
         return f"`{target.rsplit('.', 1)[-1] if match['tilde'] else target}`"
 
-    return ROLE.sub(code, text)
+    return LITERAL_BLOCK.sub(":", ROLE.sub(code, text))
 
 
 class SphinxRoles(griffe.Extension):

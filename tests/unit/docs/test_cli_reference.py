@@ -68,3 +68,13 @@ def test_a_flag_without_a_stated_default_gets_the_parsers() -> None:
     assert "| `--fast` | go fast |" in page
     assert page.index("| `path` | where |") < page.index("`--size`")  # positionals first
     assert "| [`moola one`](#moola-one) | the one command |" in page
+
+
+def test_the_api_pages_show_sphinx_roles_as_code() -> None:
+    pytest.importorskip("griffe")  # the docs extra
+    spec = importlib.util.spec_from_file_location("roles", ROOT / "docs" / "griffe_roles.py")
+    assert spec is not None and spec.loader is not None
+    roles = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roles)
+    text = "Calls :func:`~moola.verdict.judge_head` and :class:`moola.train.TrainConfig`::\n"
+    assert roles.plain(text) == "Calls `judge_head` and `moola.train.TrainConfig`:\n"
