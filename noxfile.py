@@ -123,13 +123,25 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml, docs/) built into site/ with ``--strict``: a broken
+    link or anchor, or an API reference to a name that does not exist, fails. It needs no
+    network while building. The CLI reference is rendered from the parsers (docs/hooks.py),
+    so the project is installed; its examples run in ``nox -s tests`` (tests/unit/docs)."""
+    install_project(session, "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff, then the import contracts of pyproject.toml (the package layers, no cycles): a
     back-edge between layers or an import cycle anywhere in src/ fails here."""
     session.install(RUFF, IMPORT_LINTER)
     # scripts/gpu-check has no .py suffix, so ruff checks it only when named.
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "scripts/gpu-check")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "scripts/gpu-check")
+    session.run("ruff", "check", "src", "tests", "docs", "noxfile.py", "scripts/gpu-check")
+    session.run(
+        "ruff", "format", "--check", "src", "tests", "docs", "noxfile.py", "scripts/gpu-check"
+    )
     # Static analysis only (grimp reads the source): nothing is imported or installed.
     session.run("lint-imports", env={"PYTHONPATH": "src"})
 

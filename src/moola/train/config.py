@@ -87,7 +87,7 @@ class TrainConfig:
     steps: int = setting(1000, help="total optimizer steps (also when resuming)")
     batch_size: int = setting(32, help="windows per batch (at most the training windows)")
     lr: float = setting(
-        3e-3, help="AdamW learning rate (the original: 1e-3; README 'Why these defaults')"
+        3e-3, help="AdamW learning rate (the original: 1e-3; docs: training, 'Why these defaults')"
     )
     weight_decay: float = setting(0.01, help="AdamW weight decay")
     grad_clip: float | None = setting(
