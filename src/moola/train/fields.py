@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import types
-from dataclasses import Field, fields
+from dataclasses import MISSING, Field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from moola.errors import ConfigError
@@ -75,11 +75,10 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
     given override (a resumed run keeps its recorded settings, and ``--grad-clip 0`` can
     still mean None)."""
     hints = get_type_hints(TrainConfig)
-    defaults = TrainConfig()
     for f in fields(TrainConfig):
         if not is_flag(f):
             continue
-        default = getattr(defaults, f.name)
+        default = field_default(f)
         help_text = f.metadata.get("help", "")
         _, base = _unwrap_optional(hints[f.name])
         if base is bool:
@@ -109,6 +108,14 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="set any TrainConfig field, dict fields as JSON (e.g. --set 'model={\"hidden_size\": 32}')",
     )
+
+
+def field_default(f: Field[Any]) -> Any:
+    """A field's default, read without making (and validating) a config: validation checks
+    the device, which imports torch, and the help must not."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
