@@ -236,12 +236,44 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+#: Per task in order: a marker and a line style of its own, so that tasks on the same share
+#: stay visible (nested hollow markers of shrinking size, different dashes).
+SHARE_MARKERS = ("o", "s", "^", "D", "v", "P")
+SHARE_STYLES = ("-", "--", "-.", ":")
+#: Shares this close at every step are drawn on top of each other (half a percent of the axis).
+SAME_SHARE = 5e-3
+
+
 def plot_shares(ax: Any, telemetry: list[dict[str, Any]], names: list[str]) -> None:
-    """Each task's share of the (weighted) trunk gradient at the telemetry steps."""
+    """Each task's share of the (weighted) trunk gradient at the telemetry steps.
+
+    Tasks often sit exactly on one share (the default balancer equalises them), where plain
+    lines hide each other: each task gets its own marker (hollow, larger for earlier tasks,
+    so coinciding points show as nested marks) and dash, and the legend names the tasks a
+    line coincides with (``binary (= type)``: within :data:`SAME_SHARE` at every step)."""
     steps = [record["step"] for record in telemetry]
-    for name in names:
-        ax.plot(steps, [record[name]["share"] for record in telemetry], ".-", label=name)
-    ax.set_title("share of the trunk gradient (telemetry)", fontsize=8)
+    series = {name: [float(record[name]["share"]) for record in telemetry] for name in names}
+    coincide = False
+    for i, name in enumerate(names):
+        same = [
+            other
+            for other in names[:i]
+            if all(abs(a - b) <= SAME_SHARE for a, b in zip(series[other], series[name]))
+        ]
+        coincide = coincide or bool(same)
+        ax.plot(
+            steps,
+            series[name],
+            linestyle=SHARE_STYLES[i % len(SHARE_STYLES)],
+            marker=SHARE_MARKERS[i % len(SHARE_MARKERS)],
+            markersize=4 + 2.5 * (len(names) - 1 - i),
+            fillstyle="none",
+            label=name + (f" (= {', '.join(same)})" if same else ""),
+        )
+    title = "share of the trunk gradient (telemetry)"
+    if coincide:
+        title += "; (= other): the same share as that task, drawn on top of it"
+    ax.set_title(title, fontsize=8)
     ax.set_xlabel("step")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, ncol=len(names))
