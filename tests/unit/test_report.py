@@ -80,7 +80,9 @@ def test_fold_tables_call_the_held_out_part_test() -> None:
 def test_the_table_ratio_prints_the_digits_that_decide() -> None:
     from moola.report import ratio_text
 
-    assert ratio_text(0.9503, 1.0, {"ratio_low": 0.9, "ratio_high": 0.9995}) == "0.9503 [0.90, 0.9995]"
+    assert (
+        ratio_text(0.9503, 1.0, {"ratio_low": 0.9, "ratio_high": 0.9995}) == "0.9503 [0.90, 0.9995]"
+    )
     assert ratio_text(0.5, 1.0, {}) == "0.500"
 
 

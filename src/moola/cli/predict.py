@@ -45,8 +45,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--plot-windows",
         type=int,
-        default=PLOT_WINDOWS,
-        help=f"windows drawn; default {PLOT_WINDOWS}",
+        help=f"windows --plot draws, the newest; default {PLOT_WINDOWS}",
     )
 
 
@@ -60,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
     out = check_out_file(args.out, ".parquet")
     plot = check_out_file(args.plot, ".png", "--plot") if args.plot else None
-    if args.plot_windows < 1:
-        raise ConfigError(f"--plot-windows must be >= 1, got {args.plot_windows}")
+    if args.plot_windows is not None and plot is None:
+        raise ConfigError("--plot-windows sets how many windows --plot draws; add --plot PNG")
+    n_plot = PLOT_WINDOWS if args.plot_windows is None else args.plot_windows
+    if n_plot < 1:
+        raise ConfigError(f"--plot-windows must be >= 1, got {n_plot}")
     loaded = load_model(args.run, weights=args.weights)
     data = prepare(loaded, args.data, stride=DEFAULT_STRIDE if args.stride is None else args.stride)
     if data.labelled is not None and args.stride is not None:
@@ -87,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
             "remembered, not learned",
         )
     print(newest_line(pred), file=sys.stderr)
-    write_predictions(pred, out, data.labelled, in_sample=verdict.in_sample, verdict=verdict.to_dict())
+    write_predictions(
+        pred, out, data.labelled, in_sample=verdict.in_sample, verdict=verdict.to_dict()
+    )
     print(f"wrote {out}", file=sys.stderr)
     if plot is not None:
         from moola.inference.plot import plot_windows
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             pred,
             data,
             plot,
-            n=args.plot_windows,
+            n=n_plot,
             verdict_line=verdict.chart_line() if data.labelled is not None else None,
             in_sample=verdict.in_sample,
         )

@@ -36,10 +36,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola.train.fields import train_overrides
+    from moola.train.fields import check_given, train_overrides
     from moola.train.run import run_training
 
     overrides = train_overrides(args)
+    check_given(overrides, resuming=args.resume is not None)
     with contextlib.ExitStack() as stack:
         reporter = _Reporter(stack)
         outcome = run_training(overrides, resume=args.resume, reporter=reporter)

@@ -78,7 +78,9 @@ def run_verdict(loaded: LoadedModel) -> RunVerdict:
     split = metrics.get("split") or {}
     n_val = split.get("n_val") if isinstance(split, dict) else None
     where = f", {n_val} validation windows" if n_val is not None else ""
-    heads = {name: {"learned": t["learned"], "why": str(t.get("why", ""))} for name, t in tasks.items()}
+    heads = {
+        name: {"learned": t["learned"], "why": str(t.get("why", ""))} for name, t in tasks.items()
+    }
     summary = metrics.get("summary")
     return RunVerdict(
         True,

@@ -223,7 +223,9 @@ def judge_unseen(
             metrics=final.metrics.get(name, {}),
         )
         heads[name] = {"loss": record["final"], **record}
-    prior_per_window = {k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()}
+    prior_per_window = {
+        k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()
+    }
     warning = small_part_warning(
         "set of windows the run never saw",
         len(unseen),

@@ -40,7 +40,22 @@ _LAZY: dict[str, str] = {
     "run_training": "moola.train.run",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "FoldsResult",
+    "History",
+    "Objective",
+    "Part",
+    "Run",
+    "RunData",
+    "RunOutcome",
+    "SupervisedObjective",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "batch_indices",
+    "build_run",
+    "run_training",
+]
 
 
 def __getattr__(name: str) -> Any:

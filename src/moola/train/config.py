@@ -102,7 +102,9 @@ class TrainConfig:
         "market stays at --data-seed)",
     )
     # tasks and balancing
-    balancer: str = setting(DEFAULT_BALANCER, help=f"loss balancer: {', '.join(sorted(BALANCER_NAMES))}")
+    balancer: str = setting(
+        DEFAULT_BALANCER, help=f"loss balancer: {', '.join(sorted(BALANCER_NAMES))}"
+    )
     balancer_options: dict[str, Any] = setting(
         factory=dict, help="the balancer's options (--set 'balancer_options={...}')", cli=False
     )

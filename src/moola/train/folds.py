@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,9 +93,21 @@ def score_fold(
     config: TrainConfig,
     order_key: np.ndarray,
 ) -> FoldScores:
-    """Train on the fold's training part (best weights by its inner split), score its test block."""
+    """Train on the fold's training part (best weights by its inner split), score its test block.
+
+    The fold's run writes no folder and records no telemetry (``folds.json`` holds neither);
+    with ``tensorboard_dir`` its scalars go to ``<dir>/fold<N>``, one TensorBoard run per
+    fold (their steps overlap)."""
+    board = config.tensorboard_dir
     trainer = Trainer(
-        dataclasses.replace(config, out_dir=None, progress=False), windows=windows.subset(train_idx)
+        dataclasses.replace(
+            config,
+            out_dir=None,
+            progress=False,
+            telemetry_every=0,
+            tensorboard_dir=None if board is None else str(Path(board) / f"fold{fold}"),
+        ),
+        windows=windows.subset(train_idx),
     )
     initial_weights = copy_weights(trainer.model)
     result = trainer.fit()

@@ -219,7 +219,9 @@ def test_league_refuses_a_run_folder_and_writes_nothing(
 def test_league_refuses_a_folder_without_a_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_runs(tmp_path / "sweep", {"a0": fake_metrics("static", 0, 1.0, learned=True, accuracy=0.6)})
+    write_runs(
+        tmp_path / "sweep", {"a0": fake_metrics("static", 0, 1.0, learned=True, accuracy=0.6)}
+    )
     (tmp_path / "sweep" / "sweep.json").unlink()
     assert main(["league", str(tmp_path / "sweep")]) == 2
     assert "not a sweep folder (no sweep.json)" in capsys.readouterr().err

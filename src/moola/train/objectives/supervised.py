@@ -20,7 +20,6 @@ from moola.data.splits import choose_split
 from moola.data.synthetic import SyntheticConfig
 from moola.models import JadeCompact, JadeConfig
 from moola.tasks import TaskSet, make_tasks
-from moola.verdict.priors import Prior
 from moola.train.objectives.base import Objective, Part, RunData
 from moola.verdict import (
     BlockBootstrap,
@@ -31,6 +30,7 @@ from moola.verdict import (
     prior_window_losses,
 )
 from moola.verdict.power import expected_half_widths, small_part_warning
+from moola.verdict.priors import Prior
 
 if TYPE_CHECKING:
     from moola.models.multitask import MultiTaskModel

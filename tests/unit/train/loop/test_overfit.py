@@ -57,7 +57,8 @@ def test_the_warning_names_the_heads_and_what_to_try() -> None:
     for advice in ("--patience 3", "fewer --steps (about 200)", "more data", "--init"):
         assert advice in text
     assert "best.pt holds the validation-best weights" in text
-    assert "a smaller --patience (now 5)" in overfit_warning(found, patience=5, best_saved=True)[
-        "text"
-    ]
+    assert (
+        "a smaller --patience (now 5)"
+        in overfit_warning(found, patience=5, best_saved=True)["text"]
+    )
     assert overfit_warning([], patience=0, best_saved=True) is None
