@@ -36,15 +36,20 @@ def record_bars(windows: OHLCWindows, rows: np.ndarray) -> np.ndarray:
 def shared_bars(record: np.ndarray, ohlc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per window of (N, K, 4) ``ohlc``: how many of its distinct bars are in ``record``, and
     how many distinct bars it has."""
-    known = np.asarray(record).view(np.uint64)
+    known = np.asarray(record).view(np.uint64)  # sorted as uint64 (np.unique's order)
     shared = np.zeros(len(ohlc), dtype=np.int64)
     distinct = np.zeros(len(ohlc), dtype=np.int64)
     for i in range(0, len(ohlc), CHUNK):
-        hashes = bar_hashes(ohlc[i : i + CHUNK])
-        for j, row in enumerate(hashes):
-            bars = np.unique(row)
-            distinct[i + j] = len(bars)
-            shared[i + j] = int(np.isin(bars, known, assume_unique=True).sum())
+        bars = np.sort(bar_hashes(ohlc[i : i + CHUNK]), axis=1)
+        first = np.ones(bars.shape, dtype=bool)  # each distinct bar of a window once
+        first[:, 1:] = bars[:, 1:] != bars[:, :-1]
+        if len(known):
+            at = np.minimum(np.searchsorted(known, bars), len(known) - 1)
+            member = known[at] == bars
+        else:
+            member = np.zeros(bars.shape, dtype=bool)
+        distinct[i : i + len(bars)] = first.sum(axis=1)
+        shared[i : i + len(bars)] = (first & member).sum(axis=1)
     return shared, distinct
 
 

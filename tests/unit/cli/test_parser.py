@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from moola.cli import COMMANDS, build_parser, main
-from moola.cli.common import command_parser
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -25,6 +24,8 @@ def fails_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str
 
 
 def test_every_parser_refuses_abbreviations() -> None:
+    from moola.cli.common import command_parser
+
     parser = build_parser()
     assert parser.allow_abbrev is False
     for command in COMMANDS:
@@ -96,5 +97,7 @@ def test_help_imports_no_torch(argv: list[str]) -> None:
 
 
 def test_the_parser_class_is_the_moola_parser() -> None:
+    from moola.cli.common import command_parser
+
     sub = command_parser(build_parser(), "train")
     assert isinstance(sub, argparse.ArgumentParser) and sub.prog == "moola train"

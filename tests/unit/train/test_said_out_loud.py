@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from moola.cli import main
-from moola.cli.train import _print_ending
 from moola.train import Trainer
 from tests.helpers.configs import tiny_config
 
@@ -71,6 +70,8 @@ def test_a_large_enough_validation_set_and_batch_warn_of_nothing() -> None:
 def test_the_end_prints_the_warnings_not_printed_yet_and_the_summary(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from moola.cli.train import _print_ending
+
     metrics = {
         "summary": "0 of 4 heads learned",
         "warnings": [
