@@ -205,5 +205,5 @@ def test_the_torch_free_names_are_the_registrys() -> None:
     must be the registry's, in its order."""
     from moola.balancing.names import BALANCER_NAMES, DEFAULT_BALANCER
 
-    assert BALANCER_NAMES == tuple(BALANCERS)
+    assert tuple(BALANCERS) == BALANCER_NAMES
     assert DEFAULT_BALANCER in BALANCERS

@@ -32,7 +32,9 @@ def test_equal_bars_hash_equal_and_any_change_of_one_price_changes_the_hash() ->
     nudged[7, 2] = np.nextafter(nudged[7, 2], 0)  # one ulp of one low
     changed = bar_hashes(nudged) != h
     assert changed.tolist() == [i == 7 for i in range(50)]
-    assert bar_hashes(np.array([[-0.0, 1.0, -0.0, 0.5]])) == bar_hashes(np.array([[0.0, 1.0, 0.0, 0.5]]))
+    assert bar_hashes(np.array([[-0.0, 1.0, -0.0, 0.5]])) == bar_hashes(
+        np.array([[0.0, 1.0, 0.0, 0.5]])
+    )
 
 
 def test_a_recut_series_is_recognised_at_any_stride() -> None:
