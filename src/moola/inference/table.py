@@ -8,7 +8,7 @@ bar in its series; null where unknown), ``label`` (the most probable class) and 
 run trained or validated on; null where the run recorded none), and for labelled sources
 ``true_label``, ``true_start``, ``true_end``. The file's metadata key ``moola.verdict`` holds
 predict's verdict beside the run's own, as JSON (:meth:`PredictVerdict.to_dict
-<moola.inference.score.PredictVerdict.to_dict>`).
+<moola.inference.predict_verdict.PredictVerdict.to_dict>`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from tests.helpers.configs import tiny_config
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+#: Under ``--dist loadgroup`` every test here shares one worker, so the run trains once.
+pytestmark = pytest.mark.xdist_group("memorised")
 WINDOW = 24
 #: A small signal-free file: a 600-bar random walk cut every 4 bars, labels drawn blind.
 FILE = SignalFreeConfig(
