@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from moola import __version__
 from moola.cli import diagnose, export, label, league, predict, serve, sweep, train
-from moola.cli.common import run
+from moola.cli.common import Parser, command_parser, reject_unknown, run
 
 #: The commands in the order ``moola --help`` lists them.
 COMMANDS = (train, diagnose, label, sweep, league, predict, export, serve)
@@ -29,7 +29,7 @@ moola COMMAND --help describes each command."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The commands and their flags; ``moola train``'s come from TrainConfig's fields."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="moola", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"moola {__version__}")
@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        reject_unknown(command_parser(parser, args.command), extras)
     return run(args.command, args.func, args)
 
 

@@ -20,7 +20,7 @@ def task_metrics(
     outputs: Mapping[str, torch.Tensor],
     targets: Mapping[str, torch.Tensor],
     tasks: TaskSet,
-    train_targets: Mapping[str, torch.Tensor],
+    train_targets: Mapping[str, torch.Tensor] | None,
     *,
     window: int,
     priors: Mapping[str, Prior],
@@ -28,7 +28,8 @@ def task_metrics(
     """Per head (of JadeCompact's four that ``tasks`` holds): its metric and the prior's.
 
     ``outputs`` are the model's raw outputs by output key; ``priors`` were fitted on
-    ``train_targets``, which give the one-number countdown median reported beside them.
+    ``train_targets``, which give the one-number countdown median reported beside them
+    (left out without them: ``moola predict`` has the run's priors, not its targets).
     """
     metrics: dict[str, dict[str, float]] = {}
     names = set(tasks.names)
@@ -64,12 +65,13 @@ def task_metrics(
         assert isinstance(task, RegressionTask)
         pred_bars = task.natural_prediction(outputs[task.output_key])
         truth = targets["countdown"] / task.target_scale
-        train = train_targets["countdown"] / task.target_scale
         metrics["countdown"] = {
             "mae_bars": _mean((pred_bars - truth).abs()),
             "baseline_mae_bars": prior["countdown"]["baseline_mae_bars"],  # per-position median
-            "constant_mae_bars": _mean((train.median() - truth).abs()),  # one number
         }
+        if train_targets is not None:
+            train = train_targets["countdown"] / task.target_scale
+            metrics["countdown"]["constant_mae_bars"] = _mean((train.median() - truth).abs())
     return metrics
 
 

@@ -198,3 +198,12 @@ def test_trunknorm_variant_is_its_refresh_and_advance_replays_the_bookkeeping():
     assert balancer.step_variant() is True
     state = balancer.state_dict()  # the host counters travel with the state, not vars()
     assert {"has_gain", "steps_since_refresh"} <= set(state)
+
+
+def test_the_torch_free_names_are_the_registrys() -> None:
+    """``moola.balancing.names`` gives the command line's help its names without torch; they
+    must be the registry's, in its order."""
+    from moola.balancing.names import BALANCER_NAMES, DEFAULT_BALANCER
+
+    assert tuple(BALANCERS) == BALANCER_NAMES
+    assert DEFAULT_BALANCER in BALANCERS

@@ -14,13 +14,23 @@ import numpy as np
 import torch
 
 from moola.data import OHLCWindows, load_windows
+from moola.data.seen import record_bars
 from moola.data.split_features import split_features
 from moola.data.splits import choose_split
 from moola.data.synthetic import SyntheticConfig
 from moola.models import JadeCompact, JadeConfig
 from moola.tasks import TaskSet, make_tasks
 from moola.train.objectives.base import Objective, Part, RunData
-from moola.verdict import BlockBootstrap, Evaluation, evaluate, fit_priors, prior_losses
+from moola.verdict import (
+    BlockBootstrap,
+    Evaluation,
+    evaluate,
+    fit_priors,
+    prior_losses,
+    prior_window_losses,
+)
+from moola.verdict.power import expected_half_widths, small_part_warning
+from moola.verdict.priors import Prior
 
 if TYPE_CHECKING:
     from moola.models.multitask import MultiTaskModel
@@ -33,6 +43,26 @@ def load_data(config: TrainConfig) -> OHLCWindows:
         n_windows=config.n_windows, window=config.window, seed=config.data_seed
     )
     return load_windows(config.data, window=config.window, synthetic=market)
+
+
+def validation_warnings(
+    tasks: TaskSet,
+    priors: dict[str, Prior],
+    targets: dict[str, torch.Tensor],
+    bootstrap: BlockBootstrap,
+    config: TrainConfig,
+) -> list[dict[str, str]]:
+    """A warning when the validation set is too small for the interval to decide
+    (:mod:`moola.verdict.power`)."""
+    losses = {k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()}
+    n = len(bootstrap.order)
+    warning = small_part_warning(
+        "validation set",
+        n,
+        expected_half_widths(losses, bootstrap),
+        advice=f"use more data or a larger --val-fraction (now {config.val_fraction:g})",
+    )
+    return [] if warning is None else [warning]
 
 
 def supervised_tasks(config: TrainConfig) -> TaskSet:
@@ -84,6 +114,7 @@ class SupervisedObjective(Objective):
         train = Part(feats.x_train.to(device), targets(split.train))
         val = Part(feats.x_val.to(device), targets(split.val))
         priors = fit_priors(self.tasks, train.targets)
+        bootstrap = BlockBootstrap(split.val_order, overlap_run=split.overlap_run, seed=config.seed)
         return RunData(
             train=train,
             val=val,
@@ -94,9 +125,9 @@ class SupervisedObjective(Objective):
             fingerprint=feats.fingerprint,
             window=window,
             split=split,
-            bootstrap=BlockBootstrap(
-                split.val_order, overlap_run=split.overlap_run, seed=config.seed
-            ),
+            bootstrap=bootstrap,
+            warnings=validation_warnings(self.tasks, priors, val.targets, bootstrap, config),
+            seen_bars=record_bars(windows, np.concatenate([split.train, split.val])),
         )
 
     def build_model(
