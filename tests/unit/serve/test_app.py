@@ -71,7 +71,7 @@ def test_model_states_what_is_served_and_the_runs_own_verdict(
     assert info["columns"] == ["open", "high", "low", "close"]
     assert info["max_batch"] == MAX_BATCH
     verdict = info["verdict"]
-    assert verdict["known"] and "best.tasks" in verdict["source"]
+    assert verdict["known"] and "best weights (step" in verdict["source"]
     assert set(verdict["heads"]) == {"type", "pointers", "binary", "countdown"}
     for head, judged in verdict["heads"].items():
         assert judged == {

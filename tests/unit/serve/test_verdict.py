@@ -35,7 +35,7 @@ def test_final_weights_get_the_verdict_of_the_final_step(run_copy: Path) -> None
     (run_copy / "metrics.json").write_text(json.dumps(metrics))
     final = run_verdict(load_model(run_copy, weights="final"))
     best = run_verdict(load_model(run_copy, weights="best"))
-    assert final.known and "tasks (step 20)" in final.source
+    assert final.known and "final weights (step 20)" in final.source
     assert (final.heads["type"].learned, final.heads["type"].why) == (True, "final: planted")
     assert (best.heads["type"].learned, best.heads["type"].why) == (False, "best: planted")
 
@@ -50,7 +50,7 @@ def test_without_metrics_json_the_verdict_is_unknown(run_copy: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [("{not json", "could not be read"), ("[1, 2]", "not a metrics document")],
+    [("{not json", "could not be read"), ("[1, 2]", "not a run's metrics")],
 )
 def test_an_unreadable_metrics_json_makes_the_verdict_unknown(
     run_copy: Path, content: str, says: str
