@@ -44,7 +44,7 @@ MUTANT_PACKAGES: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "testing": (["src/moola/testing/*"], ["tests/unit/testing"]),
-    "threads": (["src/moola/threads.py"], ["tests/unit/test_threads.py"]),
+    "threads": (["src/moola/threads.py"], ["tests/unit/test_threads_boundaries.py"]),
 }
 
 
