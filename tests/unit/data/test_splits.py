@@ -614,3 +614,39 @@ def test_split_info_reads_as_reported() -> None:
         "embargo": 3,
         "detail": "shared bars detected: 100 windows in 2 series",
     }
+
+
+def windows_of_bar_ids(rows: list[list[int]]) -> np.ndarray:
+    """(N, K, 4) windows whose bar with id k is [k, k + 0.5, k - 0.5, k] (distinct per id)."""
+    ids = np.asarray(rows, dtype=np.float64)[:, :, None]
+    return np.concatenate([ids, ids + 0.5, ids - 0.5, ids], axis=2) + 10.0
+
+
+def conflicting_group(base: int) -> list[list[int]]:
+    """Five windows of K = 12 whose matches disagree once (README: conflicting matches are
+    counted and ignored). A, B = x[0:12], x[2:14]; C, D = y[0:12], y[2:14] with y starting
+    as x[7:14], so B->C (5 bars on) and A->C agree: C at bar 7, D at 9. But y ends with
+    x[0:4], so D->A shares 4 bars 8 bars on: A at 17, against 0. E shares D's last 3 bars:
+    a link of 3 bars, joined after the conflict (longest overlaps go first)."""
+    x = list(range(base, base + 14))
+    y = [*x[7:14], base + 100, base + 101, base + 102, *x[0:4]]
+    e = y[11:14] + list(range(base + 200, base + 209))
+    return [x[0:12], x[2:14], y[0:12], y[2:14], e]
+
+
+def test_conflicting_matches_are_counted_and_ignored() -> None:
+    layout = detect_series(windows_of_bar_ids(conflicting_group(0)))
+    assert layout.conflicts == 1
+    assert layout.start_bar.tolist() == [0, 2, 7, 9, 18]
+    assert layout.series.tolist() == [0] * 5 and layout.linked.all()
+    # two such groups: two series, two conflicts, and every link after a conflict is kept
+    layout = detect_series(windows_of_bar_ids(conflicting_group(0) + conflicting_group(1000)))
+    assert layout.conflicts == 2 and layout.n_series == 2
+    assert layout.start_bar.tolist() == [0, 2, 7, 9, 18] * 2
+    assert layout.series.tolist() == [0] * 5 + [1] * 5 and layout.linked.all()
+    split = choose_split(unlabelled(windows_of_bar_ids(conflicting_group(0))), val_fraction=0.5)
+    assert (
+        split.info.detail
+        == "shared bars detected: 5 windows in 1 series, 1 conflicting matches ignored"
+    )
+    assert split.train.tolist() == [0, 1] and split.val.tolist() == [4]  # cut at bar 15
