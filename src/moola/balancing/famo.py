@@ -63,6 +63,5 @@ class FAMOBalancer(Balancer):
         with torch.enable_grad():
             z = torch.softmax(self.logits, dim=0)
             (grad,) = torch.autograd.grad(z, self.logits, grad_outputs=delta)
-        self.optimizer.zero_grad(set_to_none=False)
-        self.logits.grad = grad
+        self.logits.grad = grad  # assigned, not accumulated: no zero_grad needed
         self.optimizer.step()
