@@ -116,3 +116,19 @@ def test_famo_uses_priorities_relative_to_their_sum():
 
     doubled = FAMOBalancer(make_tasks(priorities=[0.2, 1.4, 0.2, 0.2]))
     torch.testing.assert_close(doubled.logits.detach(), torch.tensor([0.1, 0.7, 0.1, 0.1]).log())
+
+
+def test_famo_stays_finite_when_a_loss_vanishes():
+    """ε keeps log(L + ε) and c·z/(L + ε) finite for a loss of exactly 0."""
+    from moola.balancing.famo import FAMOBalancer
+
+    balancer = FAMOBalancer(TASKS)
+    model = make_model(8, torch.float64)
+    losses = torch.tensor([0.0, 1.0, 2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    weights = balancer.backward(losses, StepContext(model, torch.zeros(1), 0))
+    assert bool(torch.isfinite(weights).all())
+    z = torch.tensor([0.1, 0.7, 0.1, 0.1], dtype=torch.float64)
+    shifted = losses.detach() + 1e-8
+    torch.testing.assert_close(weights, (z / shifted) / (z / shifted).sum(), rtol=1e-6, atol=0)
+    balancer.after_step(torch.tensor([0.0, 0.5, 2.0, 0.25], dtype=torch.float64))
+    assert bool(torch.isfinite(balancer.logits).all())

@@ -19,7 +19,7 @@ TENSORS = {
     "uncertainty": ["likelihood_factor", "relative_priority"],
     "gradnorm": ["weights", "initial_losses", "initialised", "relative_priority"],
     "pcgrad": [],
-    "famo": ["logits", "min_losses", "previous_losses"],
+    "famo": ["logits", "previous_losses"],
     "legacy": [],
 }
 
@@ -126,7 +126,7 @@ class Toy(Balancer):
     state_attrs: ClassVar[tuple[str, ...]] = ("tensor", "module", "plain")
 
     def __init__(self) -> None:
-        super().__init__(TASKS, device="cpu")
+        super().__init__(TASKS)  # the base class's default device
         self.tensor = torch.zeros(2)
         self.module = torch.nn.Linear(1, 1)
         self.plain: Any = [1]
@@ -137,6 +137,7 @@ class Toy(Balancer):
 
 def test_load_copies_tensors_in_place_and_replaces_the_rest() -> None:
     toy = Toy()
+    assert toy.device == torch.device("cpu") and toy.priorities.device == torch.device("cpu")
     tensor = toy.tensor
     weight = toy.module.weight
     module_state = {"weight": torch.full((1, 1), 3.0), "bias": torch.zeros(1)}

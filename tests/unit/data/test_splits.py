@@ -650,3 +650,19 @@ def test_conflicting_matches_are_counted_and_ignored() -> None:
         == "shared bars detected: 5 windows in 1 series, 1 conflicting matches ignored"
     )
     assert split.train.tolist() == [0, 1] and split.val.tolist() == [4]  # cut at bar 15
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float64])
+def test_start_bars_of_any_number_type_split_alike(dtype: type) -> None:
+    """start_bar read as small integers (uint8 from a file) must not wrap around when the
+    window length is added to it: the split is the int64 one."""
+    starts = np.arange(0, 250, 10)
+    window = 30
+    expected = chronological_split(starts, window=window, val_fraction=0.3, embargo=5)
+    got = chronological_split(starts.astype(dtype), window=window, val_fraction=0.3, embargo=5)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    ids = np.zeros(len(starts), dtype=dtype)
+    pooled = series_split(starts.astype(dtype), ids, window=window, val_fraction=0.3, embargo=5)
+    for a, b in zip(pooled, expected):
+        np.testing.assert_array_equal(a, b)
