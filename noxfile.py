@@ -41,6 +41,10 @@ MUTANT_PACKAGES: dict[str, tuple[list[str], list[str]]] = {
             "tests/unit/data/test_splits.py",
             "tests/unit/data/test_overlap.py",
             "tests/unit/data/test_dataset.py",
+            # the folds' rule (not the runs: those train)
+            "tests/unit/train/test_folds.py::test_folds_expand_and_no_test_window_shares_a_bar_with_its_training",
+            "tests/unit/train/test_folds.py::test_pre_cut_windows_get_their_recovered_timeline",
+            "tests/unit/train/test_folds.py::test_windows_that_share_nothing_are_one_series_in_row_order",
         ],
     ),
     "testing": (["src/moola/testing/*"], ["tests/unit/testing"]),
@@ -188,7 +192,7 @@ def mutants(session: nox.Session) -> None:
 
     ``nox -s mutants`` runs every package of :data:`MUTANT_PACKAGES`; ``nox -s mutants --
     balancing splits`` runs those. Each package runs in its own folder ``mutants/<package>/``
-    (a copy of src/ and tests/ with the package's files and tests in its [tool.mutmut]), so
+    (a copy of src/, tests/ and docs/ with the package's files and tests in its [tool.mutmut]), so
     each has its own results: ``cd mutants/<package> && mutmut results`` lists the survivors,
     ``mutmut show NAME`` shows one. Hypothesis runs derandomized (``CI=1``), so a rerun judges
     every mutant on the same examples. Survivors listed in ``tests/mutants_equivalent.txt``
@@ -209,9 +213,9 @@ def mutants(session: nox.Session) -> None:
         work = Path("mutants") / name
         shutil.rmtree(work, ignore_errors=True)  # a fresh measurement, never a stale cache
         work.mkdir(parents=True)
-        for folder in ("src", "tests"):
+        for folder in ("src", "tests", "docs"):  # the docs' examples are tests
             shutil.copytree(folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy2("README.md", work / "README.md")  # the README's examples are tests
+        shutil.copy2("README.md", work / "README.md")
         settings = (
             f"only_mutate = {json.dumps(files)}\n"
             f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"

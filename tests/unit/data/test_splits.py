@@ -14,6 +14,8 @@ and shuffled rows, and check ``chronological_split``, ``purged_masks``, ``series
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,9 +28,11 @@ from moola.data.splits import (
     SplitInfo,
     check_split_settings,
     choose_split,
+    fold_indices,
     overlap_run,
     purged_masks,
     series_split,
+    timeline,
 )
 from moola.errors import ConfigError
 
@@ -666,3 +670,96 @@ def test_start_bars_of_any_number_type_split_alike(dtype: type) -> None:
     pooled = series_split(starts.astype(dtype), ids, window=window, val_fraction=0.3, embargo=5)
     for a, b in zip(pooled, expected):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- walk-forward folds
+
+
+def fold_rule(
+    starts: np.ndarray, ids: np.ndarray, window: int, folds: int, fold: int, embargo: int
+) -> tuple[set[int], set[int]]:
+    """Fold ``fold`` (1..folds) by the rule on sets of bars: every series' bars are cut into
+    folds + 1 equal spans (rounded); training holds the windows whose bars, and the
+    ``embargo`` bars after them, all lie before the fold's span; test, the windows that start
+    inside it."""
+    train: set[int] = set()
+    test: set[int] = set()
+    for s in np.unique(ids):
+        rows = np.flatnonzero(ids == s)
+        bars = set().union(*(range(int(b), int(b) + window) for b in starts[rows]))
+        first, end = min(bars), max(bars) + 1
+        lo = first + round(fold * (end - first) / (folds + 1))
+        hi = first + round((fold + 1) * (end - first) / (folds + 1))
+        for r in rows.tolist():
+            reach = set(range(int(starts[r]), int(starts[r]) + window + embargo))
+            if max(reach) < lo:
+                train.add(r)
+            if int(starts[r]) in range(lo, hi):
+                test.add(r)
+    return train, test
+
+
+@FAST
+@given(pooled=pooled_series(), folds=st.integers(1, 4), embargo=st.integers(0, 30))
+def test_folds_follow_the_rule(
+    pooled: tuple[np.ndarray, np.ndarray, int], folds: int, embargo: int
+) -> None:
+    starts, ids, window = pooled
+    expected = [fold_rule(starts, ids, window, folds, f, embargo) for f in range(1, folds + 1)]
+    if any(len(train) < 4 or not test for train, test in expected):
+        with pytest.raises(ConfigError, match=r"^fold \d+ of \d+ has \d+ training and \d+ test"):
+            fold_indices(starts, ids, window=window, folds=folds, embargo=embargo)
+        return
+    got = fold_indices(starts, ids, window=window, folds=folds, embargo=embargo)
+    assert len(got) == folds
+    for (train, test), (want_train, want_test) in zip(got, expected):
+        assert train.dtype == test.dtype == np.int64
+        assert train.tolist() == sorted(want_train) and test.tolist() == sorted(want_test)
+    for (train_a, _), (train_b, _) in itertools.pairwise(got):  # walk-forward: training grows
+        assert set(train_a.tolist()) <= set(train_b.tolist())
+
+
+def test_fold_errors_are_named() -> None:
+    starts, ids = np.arange(0, 300, 5), np.zeros(60, dtype=np.int64)
+    with pytest.raises(ConfigError, match=r"^folds must be >= 1, got 0$"):
+        fold_indices(starts, ids, window=20, folds=0)
+    with pytest.raises(ConfigError, match=r"^embargo must be >= 0 bars, got -1$"):
+        fold_indices(starts, ids, window=20, folds=2, embargo=-1)
+    with pytest.raises(
+        ConfigError,
+        match=r"^fold 1 of 3 has 1 training and 4 test windows; use fewer folds or more data$",
+    ):
+        fold_indices(np.arange(0, 70, 5), np.zeros(14, dtype=np.int64), window=20, folds=3)
+    assert len(fold_indices(starts, ids, window=20, folds=1)) == 1  # the defaults: no embargo
+    np.testing.assert_array_equal(
+        fold_indices(starts, ids, window=20, folds=2)[1][0],
+        fold_indices(starts, ids, window=20, folds=2, embargo=0)[1][0],
+    )
+
+
+def test_timeline_of_given_start_bars() -> None:
+    starts = np.array([5, 0, 10])
+    windows = OHLCWindows(np.ones((3, 4, 4)), *(np.zeros(3, np.int64),) * 3, start_bar=starts)
+    got_starts, got_series = timeline(windows)
+    assert got_starts.tolist() == [5, 0, 10] and got_series.tolist() == [0, 0, 0]
+    assert got_series.dtype == np.int64
+    pooled = OHLCWindows(
+        np.ones((3, 4, 4)), *(np.zeros(3, np.int64),) * 3, start_bar=starts, series=[2, 0, 2]
+    )
+    assert timeline(pooled)[1].tolist() == [2, 0, 2]
+
+
+def test_timeline_of_detected_and_lone_windows() -> None:
+    """Detected series keep their numbers (made contiguous); windows sharing nothing become
+    one more series, one window after another in row order."""
+    window = 10
+    series = cut_windows(random_walk_series(40, seed=20), np.arange(0, 25, 5), window)
+    lone = random_walk_series(3 * window, seed=21).reshape(3, window, 4) * 3.0
+    ohlc = np.concatenate([lone[:1], series, lone[1:]])
+    starts, ids = timeline(unlabelled(ohlc))
+    assert ids.tolist() == [1, 0, 0, 0, 0, 0, 1, 1]
+    assert starts.tolist() == [0, 0, 5, 10, 15, 20, 10, 20]
+    only_lone = timeline(unlabelled(lone))
+    assert only_lone[1].tolist() == [0, 0, 0] and only_lone[0].tolist() == [0, 10, 20]
+    two = np.concatenate([series, cut_windows(random_walk_series(40, seed=22) * 2, [0, 4], window)])
+    assert timeline(unlabelled(two))[1].tolist() == [0] * 5 + [1, 1]
