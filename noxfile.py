@@ -7,7 +7,10 @@ to a multi-GB CUDA build. Override the pin with ``MOOLA_TORCH`` (e.g. ``MOOLA_TO
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import time
 from pathlib import Path
 
 import nox
@@ -20,6 +23,33 @@ TORCH = os.environ.get("MOOLA_TORCH", "torch==2.13.0")
 RUFF = "ruff==0.17.6"
 IMPORT_LINTER = "import-linter==2.17"
 MYPY = "mypy==2.4.1"
+# The mutation tester (nox -s mutants); its settings are pyproject.toml's [tool.mutmut].
+MUTMUT = "mutmut==3.8.1"
+
+#: What ``nox -s mutants`` mutates, package by package: the files (mutmut's ``only_mutate``)
+#: and the fast unit tests that must kill their mutants. Per mutant, mutmut runs only those of
+#: these tests that call the mutated function.
+MUTANT_PACKAGES: dict[str, tuple[list[str], list[str]]] = {
+    # test_gradient_balance trains 50-step runs (a minute per mutant): left to nox -s tests.
+    "balancing": (
+        ["src/moola/balancing/*"],
+        ["tests/unit/balancing", "--ignore=tests/unit/balancing/test_gradient_balance.py"],
+    ),
+    "splits": (
+        ["src/moola/data/splits.py", "src/moola/data/overlap.py"],
+        [
+            "tests/unit/data/test_splits.py",
+            "tests/unit/data/test_overlap.py",
+            "tests/unit/data/test_dataset.py",
+            # the folds' rule (not the runs: those train)
+            "tests/unit/train/test_folds.py::test_folds_expand_and_no_test_window_shares_a_bar_with_its_training",
+            "tests/unit/train/test_folds.py::test_pre_cut_windows_get_their_recovered_timeline",
+            "tests/unit/train/test_folds.py::test_windows_that_share_nothing_are_one_series_in_row_order",
+        ],
+    ),
+    "testing": (["src/moola/testing/*"], ["tests/unit/testing"]),
+    "threads": (["src/moola/threads.py"], ["tests/unit/test_threads_boundaries.py"]),
+}
 
 
 def install_project(session: nox.Session, extras: str) -> None:
@@ -46,7 +76,8 @@ def tests(session: nox.Session) -> None:
         "auto",
         "--dist=loadgroup",
         "-m",
-        "not memory",  # measurements that a shared machine makes noisy: nox -s memory
+        # measurements that a shared machine makes noisy (nox -s memory); fuzzing (nox -s fuzz)
+        "not memory and not fuzz",
         *session.posargs,
         env={"OMP_NUM_THREADS": "1"},
     )
@@ -106,13 +137,41 @@ def memory(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """schemathesis fuzzing of ``moola serve``'s OpenAPI schema against a running server: 200
+    derandomized examples per operation and mode, no 5xx allowed (about a minute)."""
+    install_project(session, "test")
+    session.run(
+        "pytest",
+        "tests/unit/serve/test_fuzz.py",
+        "-m",
+        "fuzz",
+        "-s",
+        *session.posargs,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml, docs/) built into site/ with ``--strict``: a broken
+    link or anchor, or an API reference to a name that does not exist, fails. It needs no
+    network while building. The CLI reference is rendered from the parsers (docs/hooks.py),
+    so the project is installed; its examples run in ``nox -s tests`` (tests/unit/docs)."""
+    install_project(session, "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff, then the import contracts of pyproject.toml (the package layers, no cycles): a
     back-edge between layers or an import cycle anywhere in src/ fails here."""
     session.install(RUFF, IMPORT_LINTER)
     # scripts/gpu-check has no .py suffix, so ruff checks it only when named.
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "scripts/gpu-check")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "scripts/gpu-check")
+    session.run("ruff", "check", "src", "tests", "docs", "noxfile.py", "scripts/gpu-check")
+    session.run(
+        "ruff", "format", "--check", "src", "tests", "docs", "noxfile.py", "scripts/gpu-check"
+    )
     # Static analysis only (grimp reads the source): nothing is imported or installed.
     session.run("lint-imports", env={"PYTHONPATH": "src"})
 
@@ -125,3 +184,84 @@ def typecheck(session: nox.Session) -> None:
     install_project(session, "test")
     session.install(MYPY)
     session.run("mypy", "src/moola")
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing with mutmut, one package at a time (QUALITY.md, "Mutation testing").
+
+    ``nox -s mutants`` runs every package of :data:`MUTANT_PACKAGES`; ``nox -s mutants --
+    balancing splits`` runs those. Each package runs in its own folder ``mutants/<package>/``
+    (a copy of src/, tests/ and docs/ with the package's files and tests in its [tool.mutmut]), so
+    each has its own results: ``cd mutants/<package> && mutmut results`` lists the survivors,
+    ``mutmut show NAME`` shows one. Hypothesis runs derandomized (``CI=1``), so a rerun judges
+    every mutant on the same examples. Survivors listed in ``tests/mutants_equivalent.txt``
+    (no observable change, each with its reason) are reported apart; any other survivor fails
+    the session.
+    """
+    install_project(session, "test")
+    session.install(MUTMUT)
+    chosen = session.posargs or list(MUTANT_PACKAGES)
+    unknown = sorted(set(chosen) - set(MUTANT_PACKAGES))
+    if unknown:
+        session.error(f"unknown package(s) {unknown}; choose from {sorted(MUTANT_PACKAGES)}")
+    equivalent = _equivalent_mutants(Path("tests/mutants_equivalent.txt"))
+    children = str(min(2, os.cpu_count() or 1))
+    failed = []
+    for name in chosen:
+        files, tests = MUTANT_PACKAGES[name]
+        work = Path("mutants") / name
+        shutil.rmtree(work, ignore_errors=True)  # a fresh measurement, never a stale cache
+        work.mkdir(parents=True)
+        for folder in ("src", "tests", "docs"):  # the docs' examples are tests
+            shutil.copytree(folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2("README.md", work / "README.md")
+        settings = (
+            f"only_mutate = {json.dumps(files)}\n"
+            f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        )
+        text = Path("pyproject.toml").read_text()
+        assert "[tool.mutmut]\n" in text, "pyproject.toml has no [tool.mutmut] table"
+        (work / "pyproject.toml").write_text(
+            text.replace("[tool.mutmut]\n", f"[tool.mutmut]\n{settings}")
+        )
+        with session.chdir(work):
+            start = time.monotonic()
+            session.run(
+                "mutmut", "run", "--max-children", children, env={"OMP_NUM_THREADS": "1", "CI": "1"}
+            )
+            seconds = time.monotonic() - start
+            session.run("mutmut", "export-cicd-stats", silent=True)
+            stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
+            listing = session.run("mutmut", "results", silent=True) or ""
+        survivors = [
+            line.split(":")[0].strip()
+            for line in str(listing).splitlines()
+            if line.strip().endswith(": survived")
+        ]
+        listed = [m for m in survivors if m in equivalent]
+        unexplained = [m for m in survivors if m not in equivalent]
+        summary = {**stats, "equivalent": len(listed), "seconds": round(seconds)}
+        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        session.log(
+            f"{name}: {stats['killed']} killed, {stats['survived']} survived "
+            f"({len(listed)} listed as equivalent), {stats['timeout']} timeout, "
+            f"{stats['no_tests']} without a test, of {stats['total']} mutants in {seconds:.0f} s"
+        )
+        for mutant in unexplained:
+            session.log(f"  survived: {mutant}  (cd {work} && mutmut show {mutant})")
+        if unexplained or stats["no_tests"]:
+            failed.append(name)
+    if failed:
+        session.error(
+            f"mutants survived in {failed} that tests/mutants_equivalent.txt does not list, or "
+            "had no test: write the test each shows missing, or list it there with the reason"
+        )
+
+
+def _equivalent_mutants(path: Path) -> set[str]:
+    """Mutant names listed in ``path`` (one per line, ``name  # why it changes nothing``)."""
+    if not path.exists():
+        return set()
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {line for line in lines if line}

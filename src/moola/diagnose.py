@@ -1,29 +1,23 @@
 """``moola diagnose``: the first batch of a run, one balancer, the gradient probe's verdict.
 
 The run is assembled by :mod:`moola.train.setup`, like training's, so the probe measures
-the step that training runs.
+the step that training runs. The module imports torch only when it probes:
+:class:`DiagnoseConfig` gives ``moola diagnose --help`` its defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from moola.balancing import DEFAULT_BALANCER
-from moola.data import OHLCWindows
-from moola.data.corpus import Corpus
+from moola.balancing.names import DEFAULT_BALANCER
 from moola.errors import ConfigError, MoolaError
-from moola.probe import ProbeReport, probe_from_graph
-from moola.rundir.checkpoint import (
-    CheckpointError,
-    check_feature_names,
-    check_model_shapes,
-    load_checkpoint,
-)
 from moola.train.config import TrainConfig
-from moola.train.loop.trainer import batch_indices
-from moola.train.objectives import RunData
-from moola.train.setup import build_run
+
+if TYPE_CHECKING:
+    from moola.data import OHLCWindows
+    from moola.data.corpus import Corpus
+    from moola.train.objectives import RunData
 
 
 @dataclass(frozen=True)
@@ -72,6 +66,8 @@ def run_config(config: DiagnoseConfig, state: dict[str, Any] | None) -> TrainCon
         saved = TrainConfig.from_dict(state["config"]).to_dict()
         return TrainConfig.from_dict({**saved, **overrides})
     except MoolaError as exc:
+        from moola.rundir.checkpoint import CheckpointError
+
         raise CheckpointError(f"checkpoint {config.checkpoint} has a bad config: {exc}") from None
 
 
@@ -84,6 +80,11 @@ def diagnose(
     The model runs in eval mode (no dropout) so that the balancer's step and the probe see
     the same forward pass; the balancer's weights for this batch are the ones probed.
     """
+    from moola.probe import ProbeReport, probe_from_graph
+    from moola.rundir.checkpoint import load_checkpoint
+    from moola.train.loop.trainer import batch_indices
+    from moola.train.setup import build_run
+
     state = None if config.checkpoint is None else load_checkpoint(config.checkpoint)
     train_config = run_config(config, state)
     run = build_run(train_config, windows=windows)
@@ -131,6 +132,8 @@ def diagnose(
 def load_trained(model: Any, state: dict[str, Any], path: str, data: RunData) -> None:
     """Load the checkpoint's weights into ``model`` (built from the checkpoint's own config),
     after checking them against the data."""
+    from moola.rundir.checkpoint import check_feature_names, check_model_shapes
+
     check_feature_names(state["feature_names"], data.feature_names, path)
     check_model_shapes(state["model"], model, path)
     model.load_state_dict(state["model"])

@@ -35,18 +35,23 @@ def task_gradients(
     groups: Sequence[Sequence[torch.Tensor]],
     *,
     retain_graph: bool = False,
+    unreached: list[int] | None = None,
 ) -> list[torch.Tensor]:
     """Per group of tensors, a (T, P) matrix: row i is ∂Lᵢ/∂(the group), flattened.
 
     Exact: one ``torch.autograd.grad`` per task, so no ``.grad`` field and no optimizer is
-    touched. A tensor that a task does not reach gets a zero gradient. The graph is kept
-    until the last task (or after it too, with ``retain_graph``).
+    touched. A tensor that a task does not reach gets a zero gradient; ``unreached``, when
+    given, collects the positions of the losses that reach none of the tensors (a caller's
+    mistake more often than a dead task). The graph is kept until the last task (or after
+    it too, with ``retain_graph``).
     """
     inputs = [t for group in groups for t in group]
     rows: list[list[torch.Tensor]] = [[] for _ in groups]
     for i, loss in enumerate(losses):
         keep = retain_graph or i < len(losses) - 1
         grads = torch.autograd.grad(loss, inputs, retain_graph=keep, allow_unused=True)
+        if unreached is not None and all(g is None for g in grads):
+            unreached.append(i)
         offset = 0
         for g, group in enumerate(groups):
             rows[g].append(G.flatten(grads[offset : offset + len(group)], group))

@@ -11,13 +11,16 @@ from typing import Any
 
 from moola.atomic import atomic_write
 
-#: The validation metric shown for each head, with its constant-predictor counterpart.
+#: The validation metric shown for each head, with its prior's counterpart (the two values
+#: go in as text, printed with :data:`METRIC_DIGITS` decimals or as many as tell them apart).
 HEAD_METRIC: dict[str, tuple[str, str, str]] = {
-    "type": ("accuracy", "baseline_accuracy", "acc {0:.3f} (prior {1:.3f})"),
-    "pointers": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (prior {1:.2f})"),
-    "binary": ("f1", "baseline_f1", "span F1 {0:.3f} (prior {1:.3f})"),
-    "countdown": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (prior {1:.2f})"),
+    "type": ("accuracy", "baseline_accuracy", "acc {0} (prior {1})"),
+    "pointers": ("mae_bars", "baseline_mae_bars", "MAE {0} bars (prior {1})"),
+    "binary": ("f1", "baseline_f1", "span F1 {0} (prior {1})"),
+    "countdown": ("mae_bars", "baseline_mae_bars", "MAE {0} bars (prior {1})"),
 }
+#: The fewest decimals of each head's metric.
+METRIC_DIGITS = {"type": 3, "pointers": 2, "binary": 3, "countdown": 2}
 
 
 def verdict_text(task: dict[str, Any]) -> str:
@@ -28,19 +31,26 @@ def verdict_text(task: dict[str, Any]) -> str:
 
 def ratio_text(loss: float, baseline: float, metrics: dict[str, float]) -> str:
     """Loss ÷ the prior's loss, with the paired bootstrap interval when there is one."""
+    from moola.verdict.rules import LEARNED_MARGIN, decisive
+
     if not baseline:
         return "-"
-    text = f"{loss / baseline:.3f}"
+    text = decisive(loss / baseline, 1 - LEARNED_MARGIN, 3)
     if "ratio_low" in metrics:
-        text += f" [{metrics['ratio_low']:.2f}, {metrics['ratio_high']:.2f}]"
+        low, high = (decisive(float(metrics[k]), 1.0) for k in ("ratio_low", "ratio_high"))
+        text += f" [{low}, {high}]"
     return text
 
 
 def metric_text(name: str, metrics: dict[str, float]) -> str:
+    from moola.verdict.rules import decisive
+
     metric_key, base_key, fmt = HEAD_METRIC[name]
     if metric_key not in metrics:
         return "-"
-    text = fmt.format(metrics[metric_key], metrics[base_key])
+    value, prior = float(metrics[metric_key]), float(metrics[base_key])
+    digits = METRIC_DIGITS[name]
+    text = fmt.format(decisive(value, prior, digits), decisive(prior, value, digits))
     if name == "type" and "balanced_accuracy" in metrics:
         text += f"; balanced {metrics['balanced_accuracy']:.3f}"
     if name == "binary" and "in_span_prob" in metrics:
@@ -48,12 +58,21 @@ def metric_text(name: str, metrics: dict[str, float]) -> str:
     return text
 
 
-def train_table_rows(tasks: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+#: How the tables name a held-out part: training's validation split, a fold's test block.
+PARTS = {"validation": ("val", "validation"), "test": ("test", "test")}
+
+
+def train_table_rows(
+    tasks: dict[str, dict[str, Any]], *, part: str = "validation"
+) -> tuple[list[str], list[list[str]]]:
+    """The verdict table of one held-out ``part``: ``"validation"`` (one split) or
+    ``"test"`` (a walk-forward fold's test block, or the folds pooled)."""
+    short, long = PARTS[part]
     header = [
         "head",
-        "val loss: initial → final",
+        f"{short} loss: initial → final",
         "final / prior [95% CI]",
-        "validation metric",
+        f"{long} metric",
         "verdict (loss, its 95% CI and metric vs the prior-only predictor)",
     ]
     rows = []
@@ -217,12 +236,44 @@ def plot_loss_curves(metrics: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+#: Per task in order: a marker and a line style of its own, so that tasks on the same share
+#: stay visible (nested hollow markers of shrinking size, different dashes).
+SHARE_MARKERS = ("o", "s", "^", "D", "v", "P")
+SHARE_STYLES = ("-", "--", "-.", ":")
+#: Shares this close at every step are drawn on top of each other (half a percent of the axis).
+SAME_SHARE = 5e-3
+
+
 def plot_shares(ax: Any, telemetry: list[dict[str, Any]], names: list[str]) -> None:
-    """Each task's share of the (weighted) trunk gradient at the telemetry steps."""
+    """Each task's share of the (weighted) trunk gradient at the telemetry steps.
+
+    Tasks often sit exactly on one share (the default balancer equalises them), where plain
+    lines hide each other: each task gets its own marker (hollow, larger for earlier tasks,
+    so coinciding points show as nested marks) and dash, and the legend names the tasks a
+    line coincides with (``binary (= type)``: within :data:`SAME_SHARE` at every step)."""
     steps = [record["step"] for record in telemetry]
-    for name in names:
-        ax.plot(steps, [record[name]["share"] for record in telemetry], ".-", label=name)
-    ax.set_title("share of the trunk gradient (telemetry)", fontsize=8)
+    series = {name: [float(record[name]["share"]) for record in telemetry] for name in names}
+    coincide = False
+    for i, name in enumerate(names):
+        same = [
+            other
+            for other in names[:i]
+            if all(abs(a - b) <= SAME_SHARE for a, b in zip(series[other], series[name]))
+        ]
+        coincide = coincide or bool(same)
+        ax.plot(
+            steps,
+            series[name],
+            linestyle=SHARE_STYLES[i % len(SHARE_STYLES)],
+            marker=SHARE_MARKERS[i % len(SHARE_MARKERS)],
+            markersize=4 + 2.5 * (len(names) - 1 - i),
+            fillstyle="none",
+            label=name + (f" (= {', '.join(same)})" if same else ""),
+        )
+    title = "share of the trunk gradient (telemetry)"
+    if coincide:
+        title += "; (= other): the same share as that task, drawn on top of it"
+    ax.set_title(title, fontsize=8)
     ax.set_xlabel("step")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, ncol=len(names))

@@ -8,10 +8,12 @@ order of floating-point reductions on the CPU).
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is used: numpy_generator needs none of it
+    import torch
 
 #: Thread count used for golden (snapshot) runs.
 GOLDEN_THREADS = 1
@@ -22,6 +24,8 @@ def seed_everything(seed: int, *, threads: int | None = None) -> torch.Generator
 
     Returns a fresh CPU generator seeded with ``seed`` for callers that want their own stream.
     """
+    import torch
+
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed must be in [0, 2**63), got {seed}")
     random.seed(seed)
@@ -34,6 +38,8 @@ def seed_everything(seed: int, *, threads: int | None = None) -> torch.Generator
 
 def set_threads(threads: int) -> None:
     """Fix intra-op threads (inter-op threads can only be set before first use)."""
+    import torch
+
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
@@ -46,6 +52,8 @@ def rng_state() -> dict[str, Any]:
     tensors and plain data, so the Python and NumPy states (a tuple and a ``uint32`` array)
     are stored as int64 tensors here and rebuilt exactly by :func:`set_rng_state`.
     """
+    import torch
+
     version, internal, gauss = random.getstate()
     algorithm, keys, pos, has_gauss, cached_gaussian = np.random.get_state()  # noqa: NPY002
     state: dict[str, Any] = {
@@ -70,6 +78,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` captured, bit for bit."""
+    import torch
+
     py = state["python"]
     random.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss"]))
     npy = state["numpy"]

@@ -2,7 +2,7 @@
 
 A :class:`Task` is one head's learning problem as the loop, the balancers and the verdict
 see it: a name, a priority, the output key it reads, a loss and its natural units. Any
-objective (:mod:`moola.objectives`) can define its own; JadeCompact's four below also build
+objective (:mod:`moola.train.objectives`) can define its own; JadeCompact's four below also build
 their targets from a window's labels.
 
 Each task has *natural units* (class logits, fractions of the window, bars) in which

@@ -66,3 +66,56 @@ def test_the_progress_bar_keeps_the_step_count_and_time_left(width: int) -> None
     assert "500/1000" in line and re.search(r"(-|\d):(--|\d\d):(--|\d\d)", line)
     assert "━" in line  # the bar itself is still drawn
     assert ("countdown 3.4567" in line) == (width >= 120)  # the loss text is what gets cut
+
+
+def test_fold_tables_call_the_held_out_part_test() -> None:
+    """Fold tables said "val loss" and "validation metric" of a test block."""
+    header, _ = train_table_rows({"binary": TASK}, part="test")
+    assert header[1] == "test loss: initial → final" and header[3] == "test metric"
+    assert not any("val" in column for column in header)
+    header, _ = train_table_rows({"binary": TASK})
+    assert header[1] == "val loss: initial → final" and header[3] == "validation metric"
+
+
+def test_the_table_ratio_prints_the_digits_that_decide() -> None:
+    from moola.report import ratio_text
+
+    assert (
+        ratio_text(0.9503, 1.0, {"ratio_low": 0.9, "ratio_high": 0.9995}) == "0.9503 [0.90, 0.9995]"
+    )
+    assert ratio_text(0.5, 1.0, {}) == "0.500"
+
+
+def test_the_share_panel_shows_every_task_when_they_coincide() -> None:
+    """Three tasks on one share were three '.-' lines drawn on top of each other."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from moola.report import plot_shares
+
+    names = ["type", "pointers", "binary", "countdown"]
+    telemetry = [
+        {
+            "step": step,
+            "type": {"share": 0.2},
+            "pointers": {"share": 0.4},
+            "binary": {"share": 0.2},
+            "countdown": {"share": 0.2 + 1e-3},  # on top of them at the panel's scale
+        }
+        for step in (0, 100, 200)
+    ]
+    fig, ax = plt.subplots()
+    plot_shares(ax, telemetry, names)
+    lines = ax.get_lines()
+    assert len(lines) == 4
+    looks = {(line.get_marker(), line.get_linestyle(), line.get_markersize()) for line in lines}
+    assert len(looks) == 4  # no two tasks drawn alike
+    sizes = [line.get_markersize() for line in lines]
+    assert sizes == sorted(sizes, reverse=True)  # nested: the later, the smaller
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["type", "pointers", "binary (= type)", "countdown (= type, binary)"]
+    assert "the same share as that task" in ax.get_title()
+    plt.close(fig)

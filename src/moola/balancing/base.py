@@ -120,8 +120,8 @@ class Balancer(ABC):
                     current.copy_(value.to(current.device))
             elif hasattr(current, "load_state_dict"):
                 current.load_state_dict(value)
-            else:
-                setattr(self, attr, value)
+            else:  # a copy: restoring one snapshot twice must give the same state twice
+                setattr(self, attr, copy.deepcopy(value))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tasks={list(self.tasks.names)})"

@@ -1,7 +1,8 @@
 """FAMO: fast adaptive multitask optimisation (Liu, Liang, Chen & Liu, NeurIPS 2023).
 
 Task logits ξ give weights z = softmax(ξ). The model descends Σ zᵢ·log(Lᵢ − minᵢ + ε),
-rescaled by c = 1/Σ(zᵢ/(Lᵢ − minᵢ + ε)) so its size matches a plain loss gradient. After
+rescaled by c = 1/Σ(zᵢ/(Lᵢ − minᵢ + ε)) so its size matches a plain loss gradient; every
+moola loss is ≥ 0, so its lower bound minᵢ is 0 and ε keeps a vanished loss finite. After
 the optimizer step, the drop of each log-loss on the same batch, δ, updates ξ through the
 softmax Jacobian (ξ ← Adam(ξ, Jᵀδ) with weight decay γ), which raises the weight of tasks
 whose loss fell least. ξ starts at log(priority), so the first step follows the priorities.
@@ -37,7 +38,6 @@ class FAMOBalancer(Balancer):
         if weight_decay < 0:
             raise ConfigError(f"famo: weight_decay must be >= 0, got {weight_decay}")
         self.eps = eps
-        self.min_losses = torch.zeros(len(tasks), device=self.device)
         prio = self.priorities / self.priorities.sum()
         self.logits = torch.nn.Parameter(prio.log())
         self.optimizer = torch.optim.Adam([self.logits], lr=lr, weight_decay=weight_decay)
@@ -48,7 +48,7 @@ class FAMOBalancer(Balancer):
 
     def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         z = self.task_weights()
-        shifted = losses - self.min_losses + self.eps
+        shifted = losses + self.eps  # Lᵢ − minᵢ + ε, minᵢ = 0
         scale = 1.0 / (z / shifted.detach()).sum()
         # d/dθ [c·Σ zᵢ log Lᵢ] = Σ (c·zᵢ/Lᵢ)·∇Lᵢ: effective loss weights c·zᵢ/Lᵢ.
         weights = (scale * z / shifted.detach()).detach()
@@ -57,12 +57,11 @@ class FAMOBalancer(Balancer):
         return weights
 
     def after_step(self, losses_after: torch.Tensor) -> None:
-        before = (self.previous_losses - self.min_losses + self.eps).log()
-        after = (losses_after.detach() - self.min_losses + self.eps).log()
+        before = (self.previous_losses + self.eps).log()
+        after = (losses_after.detach() + self.eps).log()
         delta = before - after
         with torch.enable_grad():
             z = torch.softmax(self.logits, dim=0)
             (grad,) = torch.autograd.grad(z, self.logits, grad_outputs=delta)
-        self.optimizer.zero_grad(set_to_none=False)
-        self.logits.grad = grad
+        self.logits.grad = grad  # assigned, not accumulated: no zero_grad needed
         self.optimizer.step()

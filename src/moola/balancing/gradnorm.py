@@ -38,9 +38,7 @@ class GradNormBalancer(Balancer):
         self.alpha = alpha
         self.weights = torch.nn.Parameter(self.priorities.clone())
         # capturable: the update can live inside a CUDA graph of the train step.
-        self.optimizer = torch.optim.Adam(
-            [self.weights], lr=lr, capturable=self.device.type == "cuda"
-        )
+        self.optimizer = torch.optim.Adam([self.weights], lr=lr, capturable=capturable(self.device))
         self.initial_losses = torch.ones(len(tasks), device=self.device)
         self.initialised = torch.zeros((), dtype=torch.bool, device=self.device)
         self.relative_priority = self.priorities / self.priorities.mean()
@@ -67,16 +65,26 @@ class GradNormBalancer(Balancer):
 
         # Weight update (after the model's gradients are taken with the current weights).
         weighted_norms = weights * norms
-        ratio = detached / self.initial_losses.clamp_min(1e-12)
-        inverse_rate = ratio / ratio.mean().clamp_min(1e-12)
-        target = weighted_norms.mean() * self.relative_priority * inverse_rate**self.alpha
-        self.optimizer.zero_grad(set_to_none=False)
+        target = self.target_norms(weighted_norms, detached)
+        # The exact gradient of Σ|Gᵢ − targetᵢ| in wᵢ (Gᵢ = wᵢ·normᵢ); assigned, not accumulated.
         self.weights.grad = (torch.sign(weighted_norms - target) * norms).to(self.weights.dtype)
         self.optimizer.step()
         with torch.no_grad():
             self.weights.clamp_(min=1e-6)
             self.weights.mul_(self.priorities.sum() / self.weights.sum())
         return weights
+
+    def target_norms(self, weighted_norms: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """targetᵢ = mean(G)·p̂ᵢ·rᵢ^α with rᵢ = (Lᵢ/Lᵢ(0)) / mean_j(L_j/L_j(0)): a task whose
+        loss fell less than the others' (rᵢ > 1) gets a larger share of the gradient."""
+        ratio = losses / self.initial_losses.clamp_min(1e-12)
+        inverse_rate = ratio / ratio.mean().clamp_min(1e-12)
+        return weighted_norms.mean() * self.relative_priority * inverse_rate**self.alpha
+
+
+def capturable(device: torch.device) -> bool:
+    """Whether an optimizer on ``device`` must be capturable (inside a CUDA graph)."""
+    return device.type == "cuda"
 
 
 def _last_layer_indices(ctx: StepContext) -> list[int]:

@@ -35,10 +35,9 @@ def representation_grads(losses: torch.Tensor, ctx: StepContext) -> list[torch.T
 
 
 def head_backward(losses: torch.Tensor, weights: torch.Tensor, ctx: StepContext) -> None:
-    """Σᵢ wᵢ·∂Lᵢ/∂θ into ``.grad`` of the head parameters only (the trunk is done separately)."""
-    (weights.detach() * losses).sum().backward(
-        inputs=ctx.head_params, retain_graph=ctx.task_inputs is None
-    )
+    """Σᵢ wᵢ·∂Lᵢ/∂θ into ``.grad`` of the head parameters only (the trunk is done separately).
+    The balancers call it last: the heads' graph is freed."""
+    (weights.detach() * losses).sum().backward(inputs=ctx.head_params)
 
 
 def trunk_backward(

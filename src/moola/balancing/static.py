@@ -29,9 +29,10 @@ class StaticBalancer(Balancer):
         else:
             if len(weights) != len(tasks):
                 raise ConfigError(f"static: expected {len(tasks)} weights, got {len(weights)}")
-            self.weights = torch.tensor([float(w) for w in weights], device=self.device)
-            if not bool(torch.isfinite(self.weights).all()) or bool((self.weights < 0).any()):
+            host = torch.tensor([float(w) for w in weights])  # checked on the host, as float32
+            if not bool(torch.isfinite(host).all()) or bool((host < 0).any()):
                 raise ConfigError(f"static: weights must be finite and >= 0, got {list(weights)}")
+            self.weights = host.to(self.device)
 
     def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         return self.weighted_backward(losses, self.weights)

@@ -1,6 +1,6 @@
 """The moola command line: one module per command, each parsing and printing only.
 
-Commands: train (the main job), diagnose, label, sweep, league, predict and export. Every
+Commands: train (the main job), diagnose, label, sweep, league, predict, export and serve. Every
 bad input is a moola error, printed as one line with exit status 2 (common.run).
 """
 
@@ -10,11 +10,11 @@ import argparse
 from collections.abc import Sequence
 
 from moola import __version__
-from moola.cli import diagnose, export, label, league, predict, sweep, train
-from moola.cli.common import run
+from moola.cli import diagnose, export, label, league, predict, serve, sweep, train
+from moola.cli.common import Parser, command_parser, reject_unknown, run
 
 #: The commands in the order ``moola --help`` lists them.
-COMMANDS = (train, diagnose, label, sweep, league, predict, export)
+COMMANDS = (train, diagnose, label, sweep, league, predict, export, serve)
 
 DESCRIPTION = """\
 moola: JadeCompact, a multi-task BiLSTM for 105-bar OHLC windows, with measured loss
@@ -29,7 +29,7 @@ moola COMMAND --help describes each command."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The commands and their flags; ``moola train``'s come from TrainConfig's fields."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="moola", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"moola {__version__}")
@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        reject_unknown(command_parser(parser, args.command), extras)
     return run(args.command, args.func, args)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +19,47 @@ Handler = Callable[[argparse.Namespace], int]
 EXIT_ERROR = 2
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """Every moola parser: no flag abbreviations (``--step 5`` is not ``--steps 5``: a typo
+    must fail, not pick a flag), and an unknown flag named by its own command's usage with
+    the closest flags (:func:`reject_unknown`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of the command ``name`` under ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
+
+
+def closest_flags(parser: argparse.ArgumentParser, flag: str) -> list[str]:
+    """The parser's flags nearest ``flag`` (a typo) or starting with it (an abbreviation)."""
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    longer = [o for o in options if o.startswith(flag) and o != flag]
+    return longer or difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+
+
+def reject_unknown(parser: argparse.ArgumentParser, extras: list[str]) -> None:
+    """Exit with ``parser``'s usage (the command's, not the top level's, which is where
+    argparse reports a subcommand's unknown arguments) naming ``extras`` and, for each
+    unknown flag, the closest of the command's flags."""
+    hints = []
+    for item in extras:
+        flag = item.split("=", 1)[0]
+        if flag.startswith("-"):
+            near = closest_flags(parser, flag)
+            if near:
+                hints.append(f"{flag}: did you mean {' or '.join(near)}?")
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    parser.error(message + (f" ({'; '.join(hints)})" if hints else ""))
 
 
 def add_command(

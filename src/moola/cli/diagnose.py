@@ -10,12 +10,12 @@ from moola.cli.common import add_command, say
 
 
 def add_parser(sub: Any) -> None:
-    from moola.balancing import BALANCERS
+    from moola.balancing.names import BALANCER_NAMES
     from moola.data.features import DEFAULT_FEATURE_SET, FEATURE_GROUPS, FEATURE_SETS
     from moola.diagnose import DiagnoseConfig
 
     defaults = DiagnoseConfig()
-    balancers = ", ".join(sorted(BALANCERS))
+    balancers = ", ".join(sorted(BALANCER_NAMES))
     parser = add_command(
         sub, "diagnose", run, help="probe each task's share of the shared-trunk gradient"
     )

@@ -14,9 +14,9 @@ from moola.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
-    from moola.balancing import BALANCERS
+    from moola.balancing.names import BALANCER_NAMES
 
-    balancers = ", ".join(sorted(BALANCERS))
+    balancers = ", ".join(sorted(BALANCER_NAMES))
     parser = add_command(
         sub, "sweep", run, help="a grid of training runs (seeds × balancers × data × settings)"
     )

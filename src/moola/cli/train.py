@@ -36,21 +36,33 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola.train.fields import train_overrides
+    from moola.train.fields import check_given, train_overrides
     from moola.train.run import run_training
 
     overrides = train_overrides(args)
+    check_given(overrides, resuming=args.resume is not None)
     with contextlib.ExitStack() as stack:
-        outcome = run_training(
-            overrides,
-            resume=args.resume,
-            reporter=_Reporter(stack),
-        )
+        reporter = _Reporter(stack)
+        outcome = run_training(overrides, resume=args.resume, reporter=reporter)
     if outcome.folds is not None:
         _print_pooled(outcome)
     else:
         _print_split(outcome)
+    _print_ending(outcome.metrics, already=reporter.warned)
     return 0
+
+
+def warn(warning: Mapping[str, str]) -> None:
+    say("train", f"warning: {warning['text']}")
+
+
+def _print_ending(metrics: Mapping[str, Any], *, already: set[str]) -> None:
+    """The summary line (stdout, after the tables) and the warnings not printed yet."""
+    for warning in metrics.get("warnings", []):
+        if warning["text"] not in already:
+            warn(warning)
+    if metrics.get("summary"):
+        print(f"summary: {metrics['summary']}")
 
 
 class _Reporter:
@@ -60,6 +72,14 @@ class _Reporter:
     def __init__(self, stack: contextlib.ExitStack[Any]) -> None:
         self.stack = stack
         self.update: Any = None
+        #: The warnings already printed (the end prints the others).
+        self.warned: set[str] = set()
+
+    def warn(self, warnings: list[dict[str, str]]) -> None:
+        for warning in warnings:
+            if warning["text"] not in self.warned:
+                warn(warning)
+                self.warned.add(warning["text"])
 
     def started(self, plan: Plan) -> None:
         config, trainer = plan.config, plan.trainer
@@ -78,14 +98,18 @@ class _Reporter:
         from moola.data.store import resolve_semantics
 
         inputs = resolve_semantics(config.inputs, config.features)
+        batch = f"{trainer.batch_size}"
+        if trainer.batch_size != config.batch_size:
+            batch += f" (--batch-size {config.batch_size} is more than the training windows)"
         say(
             "train",
-            f"{config.balancer} balancer, {config.steps} steps, batch {config.batch_size}, "
+            f"{config.balancer} balancer, {config.steps} steps, batch {batch}, "
             f"device {trainer.device}, data {config.data}, features {config.features} "
             f"({len(trainer.feature_names)}, {inputs} inputs), CPU threads {threads}"
             f"{following}{resumed}",
         )
         say("train", trainer.data.split.info.describe())
+        self.warn(trainer.warnings)
         self.update = self.stack.enter_context(
             progress_bar(config.steps, trainer.step, enabled=config.progress)
         )
@@ -97,13 +121,14 @@ class _Reporter:
     def fold(self, scores: FoldScores) -> None:
         from moola.report import print_table, train_table_rows
 
-        header, rows = train_table_rows(scores.tasks)
+        header, rows = train_table_rows(scores.tasks, part="test")
         print_table(
             f"fold {scores.fold}: {scores.n_train} train windows (best step {scores.best_step} "
             f"by its inner split), {scores.n_test} test windows",
             header,
             rows,
         )
+        self.warn(scores.warnings)
 
 
 def _print_split(outcome: RunOutcome) -> None:
@@ -143,7 +168,7 @@ def _print_pooled(outcome: RunOutcome) -> None:
     from moola.report import print_table, train_table_rows
 
     metrics = outcome.metrics
-    header, rows = train_table_rows(metrics["tasks"])
+    header, rows = train_table_rows(metrics["tasks"], part="test")
     print_table(
         f"pooled over {outcome.config.folds} folds: {metrics['n_test']} test windows",
         header,

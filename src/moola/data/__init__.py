@@ -10,9 +10,16 @@ market); ``features/`` (groups + registry) <- ``dataset`` (the torch dataset) an
 per series, the split moola trains with, walk-forward folds); ``fingerprint`` (the data
 hash the resume guard checks); ``pooled`` (several series in one dataset); ``signal_free``
 (a generator whose labels carry no price signal, for the verdict's tests).
+
+Importing the package imports no torch (the command line's help reads names from it); the
+torch dataset, :class:`WindowDataset`, is imported on first use.
 """
 
-from moola.data.dataset import WindowDataset
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from moola.data.features import (
     CANDLE_FEATURES,
     DEFAULT_FEATURE_SET,
@@ -45,6 +52,18 @@ from moola.data.windows import (
     validate_labels,
     validate_ohlc,
 )
+
+if TYPE_CHECKING:
+    from moola.data.dataset import WindowDataset
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WindowDataset":  # the one name here that needs torch
+        value = importlib.import_module("moola.data.dataset").WindowDataset
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'moola.data' has no attribute {name!r}")
+
 
 __all__ = [
     "CANDLE_FEATURES",

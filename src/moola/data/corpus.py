@@ -38,7 +38,8 @@ from moola.data.features.candles import FeatureSettings
 from moola.data.files import BARS_CSV, LABELS_CSV, read_window_columns
 from moola.data.fingerprint import Fingerprint
 from moola.data.labeling import LabelRule, label_series
-from moola.data.overlap import SeriesLayout
+from moola.data.overlap import SeriesLayout, bar_hashes
+from moola.data.seen import record_bars, sorted_distinct
 from moola.data.sources import (
     POOL_SEPARATOR,
     REAL_PREFIX,
@@ -61,6 +62,8 @@ from moola.errors import DataValidationError
 
 #: Windows gathered at a time for the legacy fingerprint (their inputs: about 27 MB).
 CHUNK_WINDOWS = 4096
+#: Bars hashed at a time for :meth:`Corpus.seen_bars` (about 32 MB of OHLC and hashes).
+HASH_BARS = 1 << 20
 
 FeatureSet = str | tuple[str, ...] | list[str]
 
@@ -68,11 +71,14 @@ FeatureSet = str | tuple[str, ...] | list[str]
 @dataclass(frozen=True, eq=False)
 class Corpus:
     """Labelled windows of a store (``rows`` of its table, all of them when None) and their
-    timeline (one entry per window of the corpus, in its order)."""
+    timeline (one entry per window of the corpus, in its order). ``windows``: the labelled
+    windows the store was laid out from, kept only when the store holds no OHLC (``window``
+    inputs), for :meth:`seen_bars`; their rows are the store's table rows."""
 
     store: SeriesStore
     timeline: Timeline
     rows: np.ndarray | None = None
+    windows: OHLCWindows | None = None
 
     def __post_init__(self) -> None:
         if self.store.table is None:
@@ -116,7 +122,24 @@ class Corpus:
     def subset(self, index: Any) -> Corpus:
         """The windows ``index`` of this corpus (a fold's part), on the same store."""
         idx = np.asarray(index, dtype=np.int64)
-        return Corpus(self.store, self.timeline.subset(idx), self.store_rows(idx))
+        return Corpus(self.store, self.timeline.subset(idx), self.store_rows(idx), self.windows)
+
+    def seen_bars(self, index: Any = None) -> np.ndarray | None:
+        """The sorted distinct bar hashes of windows ``index`` (all when None), as
+        :func:`moola.data.seen.record_bars` gives them for the same windows: what
+        ``judging.pt`` records of the bars a run saw. From the store's OHLC (each bar hashed
+        once), else from the windows it was laid out from; None when it has neither."""
+        rows = self.store_rows(index)
+        if self.store.bars is None:
+            return None if self.windows is None else record_bars(self.windows, rows)
+        table = self.store.table
+        assert table is not None
+        covered = covered_bars(np.asarray(table.starts[rows]), self.window, self.store.n_bars)
+        parts = [np.zeros(0, dtype=np.uint64)]
+        for a in range(0, len(covered), HASH_BARS):
+            bars = np.asarray(self.store.bars[a : a + HASH_BARS])[covered[a : a + HASH_BARS]]
+            parts.append(sorted_distinct(bar_hashes(bars)))
+        return sorted_distinct(np.concatenate(parts)).view(np.int64)
 
     @property
     def fingerprint(self) -> str:
@@ -144,6 +167,21 @@ class Corpus:
         for j, name in enumerate(("label", "expansion_start", "expansion_end")):
             fingerprint.add(name, torch.from_numpy(np.ascontiguousarray(labels[:, j])))
         return fingerprint.hexdigest()
+
+
+def covered_bars(starts: np.ndarray, window: int, n_bars: int) -> np.ndarray:
+    """(n_bars,) bool: the bars inside at least one window of ``window`` bars at ``starts``
+    (one byte a bar; the windows' spans merged in start order)."""
+    s = np.sort(np.asarray(starts, dtype=np.int64))
+    delta = np.zeros(n_bars + 1, dtype=np.int8)
+    if len(s):
+        gap = np.ones(len(s), dtype=bool)  # a span begins where the last one has ended
+        gap[1:] = s[1:] > s[:-1] + window
+        first = np.flatnonzero(gap)
+        ends = np.append(s[first[1:] - 1], s[-1]) + window
+        delta[s[first]] = 1
+        delta[ends] -= 1
+    return np.cumsum(delta[:n_bars], dtype=np.int8) > 0
 
 
 def corpus_of_windows(
@@ -176,7 +214,7 @@ def corpus_of_windows(
         source=source,
         notify=notify,
     )
-    return Corpus(store, timeline)
+    return Corpus(store, timeline, windows=windows if store.bars is None else None)
 
 
 def corpus_of_bars(

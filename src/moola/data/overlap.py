@@ -54,6 +54,29 @@ def _bar_ids(ohlc: np.ndarray) -> np.ndarray:
     return np.asarray(inverse, dtype=np.int64).reshape(n, k)
 
 
+#: splitmix64's multipliers: a 64-bit mix in which every input bit moves every output bit.
+_MIX_A, _MIX_B = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_HASH_SEED = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * _MIX_A
+    x = (x ^ (x >> np.uint64(27))) * _MIX_B
+    return x ^ (x >> np.uint64(31))
+
+
+def bar_hashes(ohlc: np.ndarray) -> np.ndarray:
+    """(..., K) a 64-bit hash per bar of (..., K, 4) OHLC: the bar identity of
+    :func:`_bar_ids` (bit-equal open, high, low, close as float64; -0.0 as 0.0) in a form
+    that can be kept and compared across files and runs (``moola.data.seen``)."""
+    bars = np.ascontiguousarray(ohlc, dtype=np.float64) + 0.0  # -0.0 + 0.0 is +0.0
+    words = bars.view(np.uint64)
+    h = np.full(words.shape[:-1], _HASH_SEED, dtype=np.uint64)
+    for i in range(words.shape[-1]):
+        h = _mix(h ^ words[..., i])
+    return h
+
+
 def _matches(ids: np.ndarray, min_distinct: int) -> list[tuple[int, int, int, int]]:
     """Every (overlap, i, j, d): window j starts d >= 0 bars after window i, sharing K - d bars."""
     n, k = ids.shape

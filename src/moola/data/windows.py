@@ -30,7 +30,22 @@ class WindowValidationError(DataValidationError, InputValidationError):
     Raised by the shared validators, which check both data sets (a
     ``DataValidationError``) and tensors handed in by callers (an
     ``InputValidationError``), so either ``except`` clause catches it.
+
+    :func:`validate_ohlc` also says where, for callers that report it in their own terms
+    (the model server names the request's window and bar): ``row`` and ``bar`` of the first
+    bad bar and ``problem``, the message without its location. They are None elsewhere.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        row: int | None = None,
+        bar: int | None = None,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.row, self.bar, self.problem = row, bar, problem
 
 
 def _to_numpy(values: Any, name: str) -> np.ndarray:
@@ -172,8 +187,9 @@ def validate_ohlc(ohlc: np.ndarray, window: int | None = None) -> None:
     if best is not None:
         row, bar = divmod(best[0], arr.shape[1])
         values = ", ".join(f"{v:.6g}" for v in arr[row, bar])
+        problem = f"{best[1]} (open, high, low, close = {values})"
         raise WindowValidationError(
-            f"row {row}, bar {bar}: {best[1]} (open, high, low, close = {values})"
+            f"row {row}, bar {bar}: {problem}", row=row, bar=bar, problem=problem
         )
 
 

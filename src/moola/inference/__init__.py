@@ -2,7 +2,7 @@
 
 ``load_model`` reads a run folder or checkpoint without running code from it; ``predict``
 builds the checkpoint's features and returns :class:`Predictions` (numpy, bars and
-probabilities). The CLI glue is :mod:`moola.inference.command`; ONNX export is
+probabilities). The CLI glue is :mod:`moola.cli.predict`; ONNX export is
 :mod:`moola.inference.export` (extra ``export``), charts :mod:`moola.inference.plot` (extra ``plot``).
 """
 

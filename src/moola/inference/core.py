@@ -68,12 +68,20 @@ def inputs_for(loaded: LoadedModel, data: PredictInput, a: int, b: int) -> torch
     inputs), or built window by window (:func:`features_for`)."""
     if data.store is None or data.starts is None:
         return features_for(loaded, data.ohlc[a:b])
+    return inputs_at(loaded, data, np.arange(a, min(b, len(data))))
+
+
+def inputs_at(loaded: LoadedModel, data: PredictInput, rows: np.ndarray) -> torch.Tensor:
+    """:func:`inputs_for` of the windows ``rows`` (an index array) of ``data``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if data.store is None or data.starts is None:
+        return features_for(loaded, data.ohlc[rows])
     if data.store.n_features != loaded.model.config.n_features:
         raise FeatureMismatchError(
             f"feature set {loaded.feature_set!r} gives {data.store.n_features} features but "
             f"the model reads {loaded.model.config.n_features} ({', '.join(loaded.feature_names)})"
         )
-    return data.store.gather(data.starts[a:b])
+    return data.store.gather(data.starts[rows])
 
 
 def predict_input(

@@ -49,16 +49,28 @@ def candlesticks(ax: Any, ohlc: np.ndarray) -> None:
 
 
 def plot_windows(
-    pred: Predictions, data: PredictInput, path: str | os.PathLike[str], *, n: int = 4
+    pred: Predictions,
+    data: PredictInput,
+    path: str | os.PathLike[str],
+    *,
+    n: int = 4,
+    verdict_line: str | None = None,
+    in_sample: np.ndarray | None = None,
 ) -> Path:
-    """Draw the newest ``n`` windows of ``pred`` into a PNG, written atomically."""
+    """Draw the newest ``n`` windows of ``pred`` into a PNG, written atomically.
+
+    ``verdict_line`` (predict's verdict beside the run's own) goes under the title; windows
+    marked in ``in_sample`` say so in theirs."""
     plt = _pyplot()
     picks = list(range(max(0, len(pred) - n), len(pred)))
     columns = 1 if len(picks) == 1 else 2
     rows = -(-len(picks) // columns)
-    height = 4.6 * rows + 1.4
+    extra = 0.3 if verdict_line else 0.0  # a second title line
+    height = 4.6 * rows + 1.4 + extra
     fig = plt.figure(figsize=(8 * columns, height))
-    outer = fig.add_gridspec(rows, columns, hspace=0.34, wspace=0.22, top=1 - 1.4 / height)
+    outer = fig.add_gridspec(
+        rows, columns, hspace=0.34, wspace=0.22, top=1 - (1.4 + extra) / height
+    )
     aftermath = LabelRule().aftermath
     k = pred.window
     t = np.arange(k)
@@ -88,7 +100,8 @@ def plot_windows(
             alpha=0.12,
             label=f"last {aftermath} bars: no expansion ends here",
         )
-        price.set_title(_title(pred, data, i), fontsize=9)
+        seen = in_sample is not None and bool(in_sample[i])
+        price.set_title(_title(pred, data, i, in_sample=seen), fontsize=9)
         price.set_ylabel("price")
         price.tick_params(labelbottom=False)
 
@@ -117,22 +130,23 @@ def plot_windows(
         ncol=len(handles),
         fontsize=8,
         frameon=False,
-        bbox_to_anchor=(0.5, 1 - 0.4 / height),
+        bbox_to_anchor=(0.5, 1 - (0.4 + extra) / height),
     )
-    fig.suptitle(
+    title = (
         "moola predict: the newest windows. A window's prediction describes its past: "
-        f"the expansion ends at least {aftermath} bars before the window's end",
-        fontsize=10,
-        y=1 - 0.1 / height,
+        f"the expansion ends at least {aftermath} bars before the window's end"
     )
+    if verdict_line:
+        title += "\n" + verdict_line
+    fig.suptitle(title, fontsize=10, y=1 - 0.1 / height)
     target = Path(path)
     atomic_write(target, lambda handle: fig.savefig(handle, dpi=100, format="png"))
     plt.close(fig)
     return target
 
 
-def _title(pred: Predictions, data: PredictInput, i: int) -> str:
-    where = f"window {i}"
+def _title(pred: Predictions, data: PredictInput, i: int, *, in_sample: bool = False) -> str:
+    where = f"window {i}" + (" (in-sample: the run saw its bars)" if in_sample else "")
     if pred.start_bar is not None:
         first = int(pred.start_bar[i])
         where += f", series bars {first}..{first + pred.window - 1}"

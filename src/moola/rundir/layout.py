@@ -14,3 +14,5 @@ CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
 #: The advisory lock a run holds on its folder while it writes there.
 LOCK_NAME = ".moola.lock"
+#: What ``moola predict`` judges with: the run's priors, initial weights and seen bars.
+JUDGING_NAME = "judging.pt"

@@ -119,6 +119,8 @@ def make_executor(name: str, *, workers: int | None, address: str | None) -> Exe
     if name == "pool":
         return PoolExecutor(workers)
     if name == "inline":
+        if workers is not None:
+            raise ConfigError("--workers is for --executor pool or ray; inline runs one at a time")
         return InlineExecutor()
     if name == "ray":
         from moola.sweep.ray_executor import RayExecutor

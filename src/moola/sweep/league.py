@@ -28,7 +28,8 @@ from typing import Any
 from moola.atomic import atomic_write, atomic_write_json, atomic_write_text
 from moola.errors import ConfigError
 from moola.report import HEAD_METRIC
-from moola.sweep.runner import read_finished_metrics
+from moola.rundir.layout import METRICS_NAME
+from moola.sweep.runner import MANIFEST_NAME, read_finished_metrics
 from moola.verdict import METRIC_RULES
 
 LEAGUE_JSON, LEAGUE_MD, LEAGUE_PNG = "league.json", "league.md", "league.png"
@@ -300,8 +301,28 @@ def _group_label(group: dict[str, Any], league: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def check_sweep_folder(directory: Path) -> None:
+    """A sweep's folder holds its manifest (``sweep.json``, written before any run starts);
+    anything else, a single run's folder above all, is refused before anything is written."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is not a folder; point moola league at a sweep's --out")
+    if (directory / MANIFEST_NAME).is_file():
+        return
+    what = (
+        f"a run folder (it holds {METRICS_NAME}), not a sweep"
+        if (directory / METRICS_NAME).is_file()
+        else f"not a sweep folder (no {MANIFEST_NAME})"
+    )
+    raise ConfigError(
+        f"{directory} is {what}; moola league reads the --out folder of moola sweep, "
+        "whose runs it ranks (a single run's verdict is in its metrics.json)"
+    )
+
+
 def write_league(directory: Path) -> dict[str, Any]:
-    """Build the league from ``directory``'s finished runs and write league.json/.md/.png."""
+    """Build the league from ``directory``'s finished runs and write league.json/.md/.png;
+    a folder that is not a sweep's is refused and nothing is written."""
+    check_sweep_folder(directory)
     league = build_league(load_runs(directory))
     atomic_write_json(directory / LEAGUE_JSON, league)
     atomic_write_text(directory / LEAGUE_MD, league_markdown(league))

@@ -4,9 +4,11 @@ Installing moola registers the plugin (the ``pytest11`` entry point ``moola``), 
 the fixtures ``seeded``, ``moola_seed`` and ``fixed_threads``. Import the checks from here:
 
 * :func:`gradient_shares` — each task's exact gradient norm, share and pairwise cosines on
-  the shared parameters (or a shared tensor);
+  the shared parameters (or a shared tensor), as a :class:`GradientShares`;
 * :func:`assert_balanced`, :func:`assert_no_task_starved` — bounds on those, failing with
-  the task's name, its share and the bound;
+  the task's name, its share and the bound; they take a ``GradientShares`` measured once
+  (or measure themselves, keeping the graph), so checks compose;
+* :class:`CheckUsageError` — a check called with something it cannot measure;
 * :func:`assert_learns` — a head beats its best constant predictor by loss and metric, by
   the rule ``moola train`` uses for its verdict;
 * :func:`tolerant_extension`, :class:`CurveTolerance`, :func:`curves_snapshot` — loss-curve
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
         assert_learns,
         assert_no_task_starved,
     )
-    from moola.testing.gradients import GradientShares, gradient_shares
+    from moola.testing.gradients import CheckUsageError, GradientShares, gradient_shares
     from moola.testing.snapshot import (
         CurveTolerance,
         curve_differences,
@@ -42,6 +44,7 @@ _HOME = {
     "assert_balanced": "asserts",
     "assert_learns": "asserts",
     "assert_no_task_starved": "asserts",
+    "CheckUsageError": "gradients",
     "GradientShares": "gradients",
     "gradient_shares": "gradients",
     "CurveTolerance": "snapshot",
@@ -52,6 +55,7 @@ _HOME = {
 
 __all__ = [
     "BalanceError",
+    "CheckUsageError",
     "CurveTolerance",
     "GradientShares",
     "assert_balanced",

@@ -1,12 +1,20 @@
-"""Assertions for multi-task models, with failures that name the task, its value and the bound."""
+"""Assertions for multi-task models, with failures that name the task, its value and the bound.
+
+The balance checks take either a :class:`GradientShares` measured once
+(``assert_balanced(shares, max_spread=10)``), so that one measurement serves several
+checks, or the model, the losses and the shared part as before (they measure, keeping the
+graph, so a second check on the same losses works too). Every frame here is hidden from
+pytest's report (``__tracebackhide__``): a failure points at the user's line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
 import torch
 
-from moola.testing.gradients import GradientShares, Shared, gradient_shares
+from moola.testing.gradients import CheckUsageError, GradientShares, Shared, gradient_shares
 from moola.verdict import LEARNED_MARGIN, MetricRule, judge_head
 
 
@@ -14,17 +22,62 @@ class BalanceError(AssertionError):
     """A task's gradient share on the shared part is out of bounds (names the task)."""
 
 
+def _measured(
+    check: str,
+    measured: GradientShares | torch.nn.Module,
+    losses: Mapping[str, torch.Tensor] | None,
+    shared: Shared | None,
+) -> GradientShares:
+    """The measurement a check judges: given, or taken now (keeping the graph)."""
+    __tracebackhide__ = True
+    if isinstance(measured, GradientShares):
+        if losses is not None or shared is not None:
+            raise CheckUsageError(
+                f"{check}: give a GradientShares alone, or the model, losses and shared part; "
+                "not both"
+            )
+        return measured
+    if not isinstance(measured, torch.nn.Module):
+        raise CheckUsageError(
+            f"{check} takes a GradientShares (from gradient_shares) or a torch.nn.Module, "
+            f"got {type(measured).__name__}"
+        )
+    if losses is None or shared is None:
+        raise CheckUsageError(
+            f"{check}(model, ...) needs the losses and the shared part too: "
+            f"{check}(model, losses, shared, ...), or {check}(gradient_shares(...), ...)"
+        )
+    return gradient_shares(measured, losses, shared)
+
+
+@overload
+def assert_balanced(measured: GradientShares, *, max_spread: float) -> GradientShares: ...
+
+
+@overload
 def assert_balanced(
-    model: torch.nn.Module,
+    measured: torch.nn.Module,
     losses: Mapping[str, torch.Tensor],
     shared: Shared,
     max_spread: float,
+) -> GradientShares: ...
+
+
+def assert_balanced(
+    measured: GradientShares | torch.nn.Module,
+    losses: Mapping[str, torch.Tensor] | None = None,
+    shared: Shared | None = None,
+    max_spread: float | None = None,
 ) -> GradientShares:
-    """Fail unless the largest task gradient norm on ``shared`` is within ``max_spread``
-    times the smallest. Returns the measurement (for further checks)."""
-    if max_spread < 1:
-        raise ValueError(f"max_spread is a ratio of norms and must be >= 1, got {max_spread}")
-    g = gradient_shares(model, losses, shared)
+    """Fail unless the largest task gradient norm on the shared part is within
+    ``max_spread`` times the smallest. ``measured``: a :class:`GradientShares`, or the model
+    (then ``losses`` and ``shared`` too). Returns the measurement (for further checks)."""
+    __tracebackhide__ = True
+    if max_spread is None:
+        raise CheckUsageError("assert_balanced needs max_spread (a ratio of norms, >= 1)")
+    if not max_spread >= 1:  # also catches NaN
+        raise CheckUsageError(f"max_spread is a ratio of norms and must be >= 1, got {max_spread}")
+    g = _measured("assert_balanced", measured, losses, shared)
     if not g.spread <= max_spread:  # also catches NaN
         weak, strong = int(g.norms.argmin()), int(g.norms.argmax())
         raise BalanceError(
@@ -36,17 +89,34 @@ def assert_balanced(
     return g
 
 
+@overload
+def assert_no_task_starved(measured: GradientShares, *, min_share: float) -> GradientShares: ...
+
+
+@overload
 def assert_no_task_starved(
-    model: torch.nn.Module,
+    measured: torch.nn.Module,
     losses: Mapping[str, torch.Tensor],
     shared: Shared,
     min_share: float,
+) -> GradientShares: ...
+
+
+def assert_no_task_starved(
+    measured: GradientShares | torch.nn.Module,
+    losses: Mapping[str, torch.Tensor] | None = None,
+    shared: Shared | None = None,
+    min_share: float | None = None,
 ) -> GradientShares:
-    """Fail if any task's share of the summed gradient norms on ``shared`` is below
-    ``min_share``; the message lists every starved task with its share."""
+    """Fail if any task's share of the summed gradient norms on the shared part is below
+    ``min_share``; the message lists every starved task with its share. ``measured`` as for
+    :func:`assert_balanced`."""
+    __tracebackhide__ = True
+    if min_share is None:
+        raise CheckUsageError("assert_no_task_starved needs min_share (a fraction in [0, 1))")
     if not 0 <= min_share < 1:
-        raise ValueError(f"min_share is a fraction in [0, 1), got {min_share}")
-    g = gradient_shares(model, losses, shared)
+        raise CheckUsageError(f"min_share is a fraction in [0, 1), got {min_share}")
+    g = _measured("assert_no_task_starved", measured, losses, shared)
     starved = [(t, s) for t, s in zip(g.tasks, g.shares.tolist()) if not s >= min_share]
     if starved:
         listed = ", ".join(f"task {t!r} has share {s:.4g}" for t, s in starved)
@@ -76,8 +146,9 @@ def assert_learns(
     Metric (when ``metric`` and ``baseline_metric`` are given): the head's metric beats the
     prior's (higher or lower is better). Returns the verdict's sentence.
     """
+    __tracebackhide__ = True
     if (metric is None) != (baseline_metric is None):
-        raise ValueError("give both metric and baseline_metric, or neither")
+        raise CheckUsageError("give both metric and baseline_metric, or neither")
     metrics: dict[str, float] = {}
     rule = None
     if metric is not None and baseline_metric is not None:

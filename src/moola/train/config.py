@@ -1,14 +1,16 @@
-"""One configuration object for a training run, with defaults for the main job."""
+"""One configuration object for a training run, with defaults for the main job.
+
+It imports no torch (``moola train --help`` is built from its fields): the device, the
+model sizes and the priorities import what they check only when a config is validated.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from moola.balancing import BALANCERS, DEFAULT_BALANCER
+from moola.balancing.names import BALANCER_NAMES, DEFAULT_BALANCER
 from moola.data.features import (
     DEFAULT_FEATURE_SET,
     FEATURE_GROUPS,
@@ -17,7 +19,9 @@ from moola.data.features import (
 )
 from moola.data.sources import POOL_SEPARATOR
 from moola.errors import ConfigError
-from moola.tasks import resolve_priorities
+
+if TYPE_CHECKING:
+    import torch
 
 
 def setting(
@@ -99,7 +103,7 @@ class TrainConfig:
     steps: int = setting(1000, help="total optimizer steps (also when resuming)")
     batch_size: int = setting(32, help="windows per batch (at most the training windows)")
     lr: float = setting(
-        3e-3, help="AdamW learning rate (the original: 1e-3; README 'Why these defaults')"
+        3e-3, help="AdamW learning rate (the original: 1e-3; docs: training, 'Why these defaults')"
     )
     weight_decay: float = setting(0.01, help="AdamW weight decay")
     grad_clip: float | None = setting(
@@ -111,7 +115,9 @@ class TrainConfig:
         "market stays at --data-seed)",
     )
     # tasks and balancing
-    balancer: str = setting(DEFAULT_BALANCER, help=f"loss balancer: {', '.join(sorted(BALANCERS))}")
+    balancer: str = setting(
+        DEFAULT_BALANCER, help=f"loss balancer: {', '.join(sorted(BALANCER_NAMES))}"
+    )
     balancer_options: dict[str, Any] = setting(
         factory=dict, help="the balancer's options (--set 'balancer_options={...}')", cli=False
     )
@@ -196,9 +202,10 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
-        if self.balancer not in BALANCERS:
+        if self.balancer not in BALANCER_NAMES:
             raise ConfigError(
-                f"unknown balancer {self.balancer!r}; valid balancers are: {', '.join(sorted(BALANCERS))}"
+                f"unknown balancer {self.balancer!r}; valid balancers are: "
+                f"{', '.join(sorted(BALANCER_NAMES))}"
             )
         resolve_feature_set(self.features)  # an unknown name lists the valid ones
         if self.countdown_units not in ("normalized", "bars"):
@@ -207,6 +214,8 @@ class TrainConfig:
             )
         check_model_sizes(self.model)
         if self.priorities is not None:
+            from moola.tasks import resolve_priorities
+
             resolve_priorities(self.priorities)  # unknown task names list the valid ones
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
@@ -266,6 +275,8 @@ def check_model_sizes(sizes: Any) -> None:
 def resolve_device(spec: str) -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` as a device; a named error for anything else,
     and for CUDA where there is none (rather than a torch assertion at the first ``.to()``)."""
+    import torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import types
-from dataclasses import Field, fields
+from dataclasses import MISSING, Field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from moola.data.sources import POOL_SEPARATOR
 from moola.errors import ConfigError
 from moola.train.config import TrainConfig
 
@@ -75,11 +76,10 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
     given override (a resumed run keeps its recorded settings, and ``--grad-clip 0`` can
     still mean None)."""
     hints = get_type_hints(TrainConfig)
-    defaults = TrainConfig()
     for f in fields(TrainConfig):
         if not is_flag(f):
             continue
-        default = getattr(defaults, f.name)
+        default = field_default(f)
         help_text = f.metadata.get("help", "")
         _, base = _unwrap_optional(hints[f.name])
         if base is bool:
@@ -111,6 +111,14 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def field_default(f: Field[Any]) -> Any:
+    """A field's default, read without making (and validating) a config: validation checks
+    the device, which imports torch, and the help must not."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig values given on the command line (flags, then ``--set``)."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
@@ -123,6 +131,35 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"--set {key}: also given as {flag_name(_field(key))}; give it once")
         given[key] = value
     return given
+
+
+#: Settings that walk-forward folds do not use: what to say when one is given with --folds.
+NOT_FOR_FOLDS = {
+    "checkpoint_every": "every fold trains afresh and writes no checkpoint",
+    "telemetry_every": "fold runs record no telemetry (folds.json holds the verdicts only)",
+}
+#: Settings of the synthetic market only.
+SYNTHETIC_ONLY = ("n_windows", "data_seed")
+
+
+def check_given(given: dict[str, Any], *, resuming: bool = False) -> None:
+    """Refuse a setting given on the command line that the run would not use, rather than
+    record it in ``metrics.json`` as if it had been: the synthetic market's settings with
+    data that has no synthetic part, and the settings walk-forward folds do not use."""
+    data = str(given.get("data", field_default(_field("data"))))
+    synthetic = any(part.strip().lower() == "synthetic" for part in data.split(POOL_SEPARATOR))
+    for key in SYNTHETIC_ONLY:
+        if key in given and not synthetic and not resuming:
+            raise ConfigError(
+                f"{flag_name(_field(key))} sets the synthetic market, but --data {data} has no "
+                f"synthetic part; drop {flag_name(_field(key))}"
+            )
+    if given.get("folds"):
+        for key, why in NOT_FOR_FOLDS.items():
+            if given.get(key):
+                raise ConfigError(
+                    f"{flag_name(_field(key))} does not apply to --folds ({why}); drop it"
+                )
 
 
 def _field(name: str) -> Field[Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ from moola.verdict import (
     prior_window_losses,
     window_losses,
 )
+from moola.verdict.power import expected_half_widths, small_part_warning
+from moola.verdict.summary import summary_line
 
 
 @dataclass
@@ -62,6 +65,9 @@ class FoldScores:
     prior: dict[str, np.ndarray]
     metrics: dict[str, dict[str, float]]
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What the fold noticed (``{"kind", "text"}``, the text naming the fold): its inner
+    #: validation or its test block too small to decide, a clamped batch, an overfit.
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,9 +97,21 @@ def score_fold(
     config: TrainConfig,
     order_key: np.ndarray,
 ) -> FoldScores:
-    """Train on the fold's training part (best weights by its inner split), score its test block."""
+    """Train on the fold's training part (best weights by its inner split), score its test block.
+
+    The fold's run writes no folder and records no telemetry (``folds.json`` holds neither);
+    with ``tensorboard_dir`` its scalars go to ``<dir>/fold<N>``, one TensorBoard run per
+    fold (their steps overlap)."""
+    board = config.tensorboard_dir
     trainer = Trainer(
-        dataclasses.replace(config, out_dir=None, progress=False), windows=corpus.subset(train_idx)
+        dataclasses.replace(
+            config,
+            out_dir=None,
+            progress=False,
+            telemetry_every=0,
+            tensorboard_dir=None if board is None else str(Path(board) / f"fold{fold}"),
+        ),
+        windows=corpus.subset(train_idx),
     )
     initial_weights = copy_weights(trainer.model)
     result = trainer.fit()
@@ -146,6 +164,14 @@ def score_fold(
     scores.tasks = judge_windows(
         tasks.names, scores.head, scores.initial, scores.prior, metrics, boot
     )
+    test_warning = small_part_warning(
+        "test block",
+        len(test_idx),
+        expected_half_widths(scores.prior, boot),
+        advice="use fewer --folds or more data",
+    )
+    noticed = result.warnings + ([] if test_warning is None else [test_warning])
+    scores.warnings = [{**w, "text": f"fold {fold}: {w['text']}"} for w in noticed]
     return scores
 
 
@@ -196,11 +222,21 @@ def run_folds(
     tasks = judge_windows(
         names, pooled["head"], pooled["initial"], pooled["prior"], pooled_metrics(scored), boot
     )
+    sizes = sorted(s.n_train for s in scored)
+    summary = summary_line(
+        tasks,
+        n_train=f"{sizes[0]}–{sizes[-1]}" if sizes[0] != sizes[-1] else sizes[0],
+        n_held=n,
+        held="test",
+        weights=f"pooled over {folds} folds, each fold's best weights",
+    )
     return FoldsResult(
         {
             "folds": folds,
             "embargo": embargo,
             "config": config.to_dict(),
+            "summary": summary,
+            "warnings": [w for s in scored for w in s.warnings],
             "pooled": {"n_test": n, "tasks": tasks},
             "per_fold": [
                 {
@@ -209,6 +245,7 @@ def run_folds(
                     "n_test": s.n_test,
                     "best_step": s.best_step,
                     "tasks": s.tasks,
+                    "warnings": s.warnings,
                 }
                 for s in scored
             ],

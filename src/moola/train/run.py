@@ -111,6 +111,11 @@ def run_training(
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     if values.get("folds") and resume not in (None, AUTO):
         raise ConfigError("--folds trains every fold afresh; drop --resume (or --folds)")
+    if values.get("folds") and values.get("checkpoint_every"):
+        raise ConfigError(
+            "checkpoint_every does not apply to folds (every fold trains afresh and writes no "
+            "checkpoint); set it to 0"
+        )
     if values.get("folds") and objective is not None:
         raise ConfigError("walk-forward folds train JadeCompact's supervised heads; drop folds")
     trainer: Trainer | None = None

@@ -46,7 +46,7 @@ def evaluate(
     x: torch.Tensor,
     targets: Mapping[str, torch.Tensor],
     tasks: TaskSet,
-    train_targets: Mapping[str, torch.Tensor],
+    train_targets: Mapping[str, torch.Tensor] | None,
     *,
     bootstrap: BlockBootstrap | None = None,
     priors: Mapping[str, Prior] | None = None,
@@ -54,8 +54,12 @@ def evaluate(
     """Losses and metrics on ``x``; with ``bootstrap``, each head's paired interval against
     its prior joins its metrics (``paired_low`` > 0 is then part of the verdict). ``priors``
     are the prior-only predictors fitted on ``train_targets``; a run fits them once and
-    passes them, else they are fitted here (once, for the metrics and the intervals)."""
-    priors = priors if priors is not None else fit_priors(tasks, train_targets)
+    passes them, else they are fitted here (once, for the metrics and the intervals).
+    ``moola predict`` passes the run's saved priors and no targets."""
+    if priors is None:
+        if train_targets is None:
+            raise ValueError("evaluate needs the priors or the training targets to fit them")
+        priors = fit_priors(tasks, train_targets)
     return evaluate_chunks(
         model, [(x, targets)], tasks, priors, window=int(x.shape[1]), bootstrap=bootstrap
     )

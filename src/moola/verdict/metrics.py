@@ -100,9 +100,10 @@ class MetricSums:
             )
             fitted = priors["countdown"]
             self._mean("countdown", "baseline_mae_bars", (fitted.metric_prediction - natural).abs())
-            constant = fitted.constant
-            assert constant is not None  # fit_priors sets it for every regression head
-            self._mean("countdown", "constant_mae_bars", (constant.to(truth.device) - truth).abs())
+            constant = fitted.constant  # fit_priors sets it; a run's saved priors lack it
+            if constant is not None:
+                diff = (constant.to(truth.device) - truth).abs()
+                self._mean("countdown", "constant_mae_bars", diff)
 
     def _value(self, head: str, key: str) -> float:
         parts = self.means.get(head, {}).get(key, [])
@@ -137,8 +138,11 @@ class MetricSums:
             out["countdown"] = {
                 "mae_bars": self._value("countdown", "mae_bars"),
                 "baseline_mae_bars": self._value("countdown", "baseline_mae_bars"),
-                "constant_mae_bars": self._value("countdown", "constant_mae_bars"),
             }
+            if "constant_mae_bars" in self.means.get("countdown", {}):  # left out without it
+                out["countdown"]["constant_mae_bars"] = self._value(
+                    "countdown", "constant_mae_bars"
+                )
         return out
 
 
@@ -169,8 +173,9 @@ def task_metrics(
 ) -> dict[str, dict[str, float]]:
     """Per head (of JadeCompact's four that ``tasks`` holds): its metric and the prior's, on
     one set of outputs. ``outputs`` are the model's raw outputs by output key; ``priors``
-    were fitted on the training targets (the countdown's one-number constant is theirs;
-    ``train_targets`` is kept for callers that pass it)."""
+    were fitted on the training targets (the countdown's one-number constant is theirs,
+    left out for priors without it: ``moola predict`` has the run's saved priors, not its
+    targets; ``train_targets`` is kept for callers that pass it)."""
     sums = MetricSums(tasks, window, priors)
     sums.add(outputs, targets)
     return sums.metrics()

@@ -230,6 +230,26 @@ def prior_losses(
     return {k: float(v.mean()) for k, v in prior_window_losses(tasks, priors, targets).items()}
 
 
+def label_prior_window_losses(
+    tasks: TaskSet,
+    priors: Mapping[str, Prior],
+    labels: np.ndarray,
+    window: int,
+    *,
+    chunk: int = 4096,
+) -> dict[str, torch.Tensor]:
+    """:func:`prior_window_losses` on the windows of ``labels`` ((n, 3): label,
+    expansion_start, expansion_end), their targets built ``chunk`` windows at a time (never
+    all at once): (n,) per head, the same values as on every window's targets at once."""
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in tasks.names}
+    for a in range(0, len(labels), chunk):
+        rows = torch.from_numpy(np.ascontiguousarray(labels[a : a + chunk], dtype=np.int64))
+        targets = tasks.build_targets(rows[:, 0], rows[:, 1], rows[:, 2], window)
+        for name, value in prior_window_losses(tasks, priors, targets).items():
+            parts[name].append(value)
+    return {name: torch.cat(values) for name, values in parts.items()}
+
+
 def label_prior_losses(
     tasks: TaskSet,
     priors: Mapping[str, Prior],
@@ -238,15 +258,9 @@ def label_prior_losses(
     *,
     chunk: int = 4096,
 ) -> dict[str, float]:
-    """:func:`prior_losses` on the windows of ``labels`` ((n, 3): label, expansion_start,
-    expansion_end), their targets built ``chunk`` windows at a time (never all at once)."""
-    parts: dict[str, list[torch.Tensor]] = {name: [] for name in tasks.names}
-    for a in range(0, len(labels), chunk):
-        rows = torch.from_numpy(np.ascontiguousarray(labels[a : a + chunk], dtype=np.int64))
-        targets = tasks.build_targets(rows[:, 0], rows[:, 1], rows[:, 2], window)
-        for name, value in prior_window_losses(tasks, priors, targets).items():
-            parts[name].append(value)
-    return {name: float(torch.cat(values).mean()) for name, values in parts.items()}
+    """:func:`prior_losses` on the windows of ``labels`` (:func:`label_prior_window_losses`)."""
+    losses = label_prior_window_losses(tasks, priors, labels, window, chunk=chunk)
+    return {name: float(values.mean()) for name, values in losses.items()}
 
 
 def prior_metrics(

@@ -9,6 +9,7 @@ predictor that never looks at the prices, fitted on the training split only
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,6 +44,28 @@ def loss_learned(
     return final <= (1.0 - margin) * prior and final < initial
 
 
+#: The most decimals :func:`digits_apart` goes to before it prints ten significant digits.
+MOST_DIGITS = 6
+
+
+def digits_apart(a: float, b: float, digits: int = 2) -> int:
+    """The fewest decimals, from ``digits`` on, that print ``a`` and ``b`` apart (``digits``
+    when they are equal or not finite; ``MOST_DIGITS + 1`` when even those do not)."""
+    if a == b or not (math.isfinite(a) and math.isfinite(b)):
+        return digits
+    for d in range(digits, MOST_DIGITS + 1):
+        if f"{a:.{d}f}" != f"{b:.{d}f}":
+            return d
+    return MOST_DIGITS + 1
+
+
+def decisive(value: float, bound: float, digits: int = 2) -> str:
+    """``value`` to as many decimals as it takes to see which side of ``bound`` it lies on:
+    a ratio of 0.953 against the 0.95 it must not exceed prints ``0.953``, not ``0.95``."""
+    d = digits_apart(value, bound, digits)
+    return f"{value:.10g}" if d > MOST_DIGITS else f"{value:.{d}f}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether a head learned signal, with a short sentence that names the deciding part."""
@@ -74,7 +97,8 @@ def verdict(
     """
     ratio = final / prior if prior > 0 else float("inf")
     loss_ok = loss_learned(initial, final, prior, margin)
-    loss_part = f"loss {ratio:.2f}x prior"
+    # Every number that decides prints with the decimals that show which side it is on.
+    loss_part = f"loss {decisive(ratio, 1 - margin)}x prior"
     if not final <= (1.0 - margin) * prior:
         loss_part += f" (needs <= {1 - margin:.2f}x)"
     if not final < initial:
@@ -82,7 +106,9 @@ def verdict(
     if "paired_low" in metrics:  # the interval: the gain over the prior must hold (lower > 0)
         low = float(metrics["paired_low"])
         interval_ok = low > 0
-        loss_part += f", 95% CI [{metrics['ratio_low']:.2f}, {metrics['ratio_high']:.2f}]x"
+        low_text = decisive(float(metrics["ratio_low"]), 1.0)
+        high_text = decisive(float(metrics["ratio_high"]), 1.0)
+        loss_part += f", 95% CI [{low_text}, {high_text}]x"
         if not interval_ok:  # the interval does not exclude "no better than the prior"
             loss_part += " (reaches 1x)" if metrics["ratio_low"] < 1 else " (all >= 1x)"
         loss_ok = loss_ok and interval_ok
@@ -91,12 +117,13 @@ def verdict(
         return Verdict(loss_ok, f"{loss_part}; no metric to check")
     value, of_prior = float(metrics[rule.key]), float(metrics[rule.prior_key])
     metric_ok = value > of_prior if rule.higher_is_better else value < of_prior
-    digits = 3 if rule.higher_is_better else 2
+    digits = digits_apart(value, of_prior, 3 if rule.higher_is_better else 2)
     if metric_ok:
         op = ">" if rule.higher_is_better else "<"
     else:
         op = "<=" if rule.higher_is_better else ">="
-    metric_part = f"{rule.label} {value:.{digits}f}{rule.unit} {op} prior {of_prior:.{digits}f}"
+    shown = [f"{v:.10g}" if digits > MOST_DIGITS else f"{v:.{digits}f}" for v in (value, of_prior)]
+    metric_part = f"{rule.label} {shown[0]}{rule.unit} {op} prior {shown[1]}"
     learned = loss_ok and metric_ok
     joiner = "and" if loss_ok == metric_ok else "but"
     return Verdict(learned, f"{loss_part} {joiner} {metric_part}")

@@ -128,3 +128,10 @@ def test_pcgrad_balancer_trunk_grad_is_projected_sum():
     cos = flat @ flat.T / (flat.norm(dim=1)[:, None] * flat.norm(dim=1)[None, :])
     if bool((cos < 0).any()):  # conflicts existed: PCGrad must differ from the plain sum
         assert not torch.allclose(expected, flat.sum(dim=0))
+
+
+def test_pcgrad_default_seed_is_zero():
+    from moola.balancing.pcgrad import PCGradBalancer
+
+    assert PCGradBalancer(TASKS).generator.initial_seed() == 0
+    assert PCGradBalancer(TASKS, seed=7).generator.initial_seed() == 7

@@ -4,6 +4,7 @@ and one line with exit status 2 for bad input."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from moola.inference import load_model
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
+
+# One worker exports the model once for every test here (the export takes ~20 s of CPU).
+pytestmark = pytest.mark.xdist_group("onnx_export")
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,25 @@ def test_the_graph_has_named_outputs_a_dynamic_batch_and_the_runs_metadata(
         assert pred.countdown.shape == (batch, 24) and pred.type_prob.shape == (batch, 3)
         np.testing.assert_allclose(pred.countdown, expected.countdown, atol=2e-4)
         np.testing.assert_allclose(pred.type_prob, expected.type_prob, atol=5e-6)
+
+
+def test_the_docs_onnx_examples_run(
+    exported: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/predict.md's ONNX examples (marked ``run-in`` this file) run on this exported
+    model, here rather than in tests/unit/docs: the export is the expensive part."""
+    from tests.unit.docs.markdown import ROOT, blocks
+    from tests.unit.docs.sandbox import run_python, write_bars
+
+    examples = [
+        b for b in blocks(ROOT / "docs/predict.md") if b.run_in == "tests/unit/cli/test_export.py"
+    ]
+    assert len(examples) == 2
+    shutil.copy(exported[1], tmp_path / "mine.onnx")
+    write_bars(tmp_path / "bars.csv", n=200)
+    monkeypatch.chdir(tmp_path)
+    namespace = run_python(examples)
+    assert namespace["onnx_pred"].type_prob.shape == (1, 3)
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], needle: str) -> None:

@@ -77,10 +77,14 @@ def test_validate_labels_respects_n_classes():
 def test_validate_ohlc_names_row_and_bar(windows):
     bad = windows.ohlc.copy()
     bad[7, 11, 2] = bad[7, 11, 0] * 1.5  # low above open
-    with pytest.raises(DataValidationError, match=r"row 7, bar 11: (low > min|high < low)"):
+    with pytest.raises(DataValidationError, match=r"row 7, bar 11: (low > min|high < low)") as info:
         validate_ohlc(bad)
-    with pytest.raises(DataValidationError, match=r"must have 105 bars"):
+    # the location as data too (the model server names the request's window and bar)
+    assert (info.value.row, info.value.bar) == (7, 11)
+    assert str(info.value) == f"row 7, bar 11: {info.value.problem}"
+    with pytest.raises(DataValidationError, match=r"must have 105 bars") as info:
         validate_ohlc(windows.ohlc, window=105)
+    assert info.value.row is None and info.value.bar is None
 
 
 # ---------------------------------------------------------------- OHLCWindows

@@ -48,9 +48,10 @@ def test_predict_plot_draws_the_newest_labelled_windows(
         == 0
     )
     one = matplotlib.image.imread(tmp_path / "one.png")
-    # 4 windows: 2 columns x 2 rows of 8 x 4.6 inch cells; 1 window: one cell (100 dpi)
+    # 4 windows: 2 columns x 2 rows of 8 x 4.6 inch cells; 1 window: one cell (100 dpi); the
+    # title takes 1.4 inches, 0.3 more for the verdicts' line of labelled windows
     assert four.shape[1] == 1600 and one.shape[1] == 800
-    assert four.shape[0] == round(100 * (2 * 4.6 + 1.4)) and one.shape[0] == round(100 * 6.0)
+    assert four.shape[0] == round(100 * (2 * 4.6 + 1.7)) and one.shape[0] == round(100 * 6.3)
     assert "wrote" in capsys.readouterr().err
 
 

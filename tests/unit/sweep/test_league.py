@@ -13,6 +13,11 @@ from moola.cli import main
 from moola.sweep.league import build_league, league_markdown, load_runs, mean_sd, write_league
 
 
+def mark_sweep(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sweep.json").write_text(json.dumps({"grid": {}, "executor": "inline", "runs": []}))
+
+
 def fake_metrics(
     balancer: str,
     seed: int,
@@ -54,6 +59,8 @@ def fake_metrics(
 
 
 def write_runs(root: Path, runs: dict[str, dict[str, Any]]) -> None:
+    """Finished runs in a sweep's folder (its manifest, as moola sweep writes it first)."""
+    mark_sweep(root)
     for name, metrics in runs.items():
         (root / name).mkdir(parents=True)
         (root / name / "metrics.json").write_text(json.dumps(metrics))
@@ -167,6 +174,7 @@ def run_metrics(seed: int, mae: float) -> dict[str, object]:
 def test_league_with_no_finished_run_writes_no_png_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    mark_sweep(tmp_path)
     (tmp_path / "league.png").write_bytes(b"old picture")
     (tmp_path / "unfinished").mkdir()
     assert main(["league", str(tmp_path)]) == 0
@@ -177,6 +185,7 @@ def test_league_with_no_finished_run_writes_no_png_and_says_so(
 
 def test_league_with_runs_draws_the_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
+    mark_sweep(tmp_path)
     for seed, mae in [(0, 6.0), (1, 8.0)]:
         (tmp_path / f"r{seed}").mkdir()
         (tmp_path / f"r{seed}" / "metrics.json").write_text(json.dumps(run_metrics(seed, mae)))
@@ -187,3 +196,33 @@ def test_league_with_runs_draws_the_png(tmp_path: Path, capsys: pytest.CaptureFi
     # mean 7.0, sample sd 1.414; the constant 11.0 on both seeds (sd 0)
     assert "MAE 7.000 ± 1.414 bars (prior 11.000 ± 0.000)" in text
     assert "mae_bars" not in text
+
+
+# ---------------------------------------------------------------- issue 29: only a sweep's folder
+
+
+def test_league_refuses_a_run_folder_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It wrote an empty league.md and league.json into a single run's folder, exit 0."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps(run_metrics(0, 6.0)))
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["league", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("moola league: error:") and err.count("\n") == 1
+    assert "a run folder (it holds metrics.json), not a sweep" in err
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_league_refuses_a_folder_without_a_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_runs(
+        tmp_path / "sweep", {"a0": fake_metrics("static", 0, 1.0, learned=True, accuracy=0.6)}
+    )
+    (tmp_path / "sweep" / "sweep.json").unlink()
+    assert main(["league", str(tmp_path / "sweep")]) == 2
+    assert "not a sweep folder (no sweep.json)" in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "league.json").exists()

@@ -87,6 +87,7 @@ def test_a_sweep_run_equals_moola_train_with_the_same_config(tmp_path: Path) -> 
         "loss_curves.png",
         "checkpoint.pt",
         "best.pt",
+        "judging.pt",
         LOCK_NAME,  # the run held its folder as `moola train` does
     }
     assert (
@@ -295,6 +296,7 @@ def test_every_executor_gives_bit_identical_runs(tmp_path: Path) -> None:
             "loss_curves.png",
             "checkpoint.pt",
             "best.pt",
+            "judging.pt",
         }
         remote = read_metrics(ray_dir)
         assert remote["config"]["out_dir"] == str(ray_dir)  # the driver's folder, not the node's

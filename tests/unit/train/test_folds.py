@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,9 @@ def test_pre_cut_windows_get_their_recovered_timeline() -> None:
     assert (series == 0).all()
 
 
-def test_run_folds_reports_every_fold_and_the_pooled_verdict(tmp_path: Path) -> None:
+def test_run_folds_reports_every_fold_and_the_pooled_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from moola.cli import main
     from moola.data import save_parquet
 
@@ -78,6 +81,21 @@ def test_run_folds_reports_every_fold_and_the_pooled_verdict(tmp_path: Path) -> 
     assert written["folds"] == 2 and len(written["per_fold"]) == 2
     metrics = json.loads((out / "metrics.json").read_text())  # written last, as for one split
     assert metrics["tasks"] == written["pooled"]["tasks"] and metrics["config"]["folds"] == 2
+    # issue 29: the tables call the held-out part "test"; small parts are said out loud
+    captured = capsys.readouterr()
+    assert "test loss: initial → final" in captured.out and "test metric" in captured.out
+    assert "val loss" not in captured.out and "validation metric" not in captured.out
+    n_test = written["pooled"]["n_test"]
+    assert metrics["summary"].startswith("0 of 4 heads learned (pooled over 2 folds")
+    assert f" training / {n_test} test windows; median 95% interval ±" in metrics["summary"]
+    # a test block of about 50 windows is too small to decide: said, naming its fold
+    said = [w["text"] for fold in written["per_fold"] for w in fold["warnings"]]
+    assert said and all(re.match(r"fold [12]: ", text) for text in said)
+    first = written["per_fold"][0]
+    block = f"fold 1: the test block has {first['n_test']} windows, too few"
+    assert any(text.startswith(block) for text in said), said
+    assert f"moola train: warning: {block}" in captured.err
+    assert metrics["warnings"] == written["warnings"]
 
 
 def test_a_sweep_has_a_fold_axis_and_its_league_ranks_fold_runs(tmp_path: Path) -> None:

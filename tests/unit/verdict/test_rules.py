@@ -150,3 +150,35 @@ def test_baselines_and_metric_constants_come_from_the_training_split() -> None:
     assert metrics["binary"]["all_in_span_f1"] == pytest.approx(40 / 125, rel=1e-6)
     # the prior's positions: bars 10-19 give train F1 1; on validation they hold no span bar
     assert metrics["binary"]["baseline_f1"] == 0.0
+
+
+# ---------------------------------------------------------------- issue 29: decisive digits
+
+
+def test_a_ratio_just_above_the_margin_prints_the_digit_that_fails_it() -> None:
+    """0.953 printed as "0.95x (needs <= 0.95x)": a failure that read as a pass."""
+    result = verdict("type", initial=2.0, final=0.953, prior=1.0, metrics={})
+    assert "loss 0.953x prior (needs <= 0.95x)" in result.why
+    assert not result.learned
+
+
+def test_interval_bounds_and_metrics_print_apart_from_what_they_are_held_to() -> None:
+    metrics = {
+        "accuracy": 0.66671,
+        "baseline_accuracy": 0.66664,
+        "paired_low": 0.01,
+        "ratio_low": 0.8,
+        "ratio_high": 0.9996,
+    }
+    why = verdict("type", initial=2.0, final=0.5, prior=1.0, metrics=metrics).why
+    assert "95% CI [0.80, 0.9996]x" in why  # below 1x, though "1.00" to two decimals
+    assert "accuracy 0.6667 > prior 0.6666" in why  # four decimals tell them apart
+
+
+def test_decisive_keeps_two_decimals_when_they_tell_the_values_apart() -> None:
+    from moola.verdict.rules import decisive
+
+    assert decisive(0.8, 0.95) == "0.80"
+    assert decisive(0.9500004, 0.95) == "0.9500004"  # past six decimals: ten digits
+    assert decisive(0.95, 0.95) == "0.95"
+    assert decisive(float("inf"), 0.95) == "inf"

@@ -12,6 +12,7 @@ from moola.train.config import TrainConfig
 from moola.train.loop.best import BestRecord
 from moola.train.loop.history import History
 from moola.verdict import Evaluation, Verdict, judge_head
+from moola.verdict.summary import summary_line
 
 
 @dataclass
@@ -31,6 +32,10 @@ class TrainResult:
     #: Per task, the natural units of its losses (:meth:`moola.tasks.TaskSet.units`).
     units: dict[str, str] = field(default_factory=dict)
     split: dict[str, Any] | None = None  # how train/validation were split (SplitInfo)
+    #: What the run noticed (``{"kind", "text"}``): small data, a clamped batch, an overfit.
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    #: The batch size the steps used (the config's, or the training windows when fewer).
+    batch_size_used: int | None = None
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict record of one head on one evaluation (final or best weights)."""
@@ -89,9 +94,21 @@ class TrainResult:
             "tasks": tasks,
         }
 
+    def summary(self) -> str:
+        """One line: heads learned (final and best weights), the windows, the intervals."""
+        best = self.best_summary()
+        split = self.split or {}
+        return summary_line(
+            self.task_summary(),
+            n_train=split.get("n_train", "?"),
+            n_held=int(split.get("n_val", 0)),
+            best=None if best is None else best["tasks"],
+        )
+
     def to_metrics(self, timing: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The ``metrics.json`` document of a run on one split: its config, history,
-        verdicts (final and best weights), split, units and ``timing`` (when given)."""
+        verdicts (final and best weights), split, units, the summary line, the warnings and
+        ``timing`` (when given)."""
         document = {
             "config": self.config.to_dict(),
             "feature_names": list(self.feature_names),
@@ -104,6 +121,9 @@ class TrainResult:
             "stopped_early": self.stopped_early,
             "split": self.split,
             "units": dict(self.units),
+            "batch_size_used": self.batch_size_used,
+            "summary": self.summary(),
+            "warnings": [dict(w) for w in self.warnings],
         }
         if timing is not None:
             document["timing"] = dict(timing)
@@ -121,5 +141,7 @@ def folds_metrics(
         "best": None,
         "folds": {k: folds[k] for k in ("folds", "embargo", "per_fold")},
         "n_test": folds["pooled"]["n_test"],
+        "summary": folds.get("summary"),
+        "warnings": list(folds.get("warnings", [])),
         "timing": {"fit_seconds": fit_seconds},
     }

@@ -28,12 +28,14 @@ from moola.rundir.checkpoint import (
     save_checkpoint,
 )
 from moola.rundir.guard import DATA_FORMAT, check_resume, check_same_data
-from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME
+from moola.rundir.judging import Judging, priors_of, save_judging
+from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME, JUDGING_NAME
 from moola.seeding import rng_state, set_rng_state
 from moola.threads import AutoThreads
 from moola.train.config import TrainConfig, recorded_config
-from moola.train.loop.best import BestRecord, BestTracker
+from moola.train.loop.best import BestRecord, BestTracker, copy_weights
 from moola.train.loop.history import History, LossMeter
+from moola.train.loop.overfit import find_overfits, overfit_warning
 from moola.train.loop.result import TrainResult
 from moola.train.loop.telemetry import Telemetry
 from moola.train.loop.tensorboard import TensorBoardLog
@@ -59,6 +61,16 @@ def batch_indices(
     epoch, position = divmod(step, n_train // batch_size)
     order = epoch_order(n_train, seed, epoch)
     return order[position * batch_size : (position + 1) * batch_size].to(device)
+
+
+def batch_warning(asked: int, used: int) -> dict[str, str]:
+    """The ``warnings`` entry of a batch larger than the training set (clamped to it)."""
+    return {
+        "kind": "batch_size",
+        "text": f"--batch-size {asked} is more than the {used} training windows: every step "
+        f"uses all {used} (metrics.json: batch_size_used); pass --batch-size {used} or less "
+        "to say so",
+    }
 
 
 class Trainer:
@@ -87,7 +99,15 @@ class Trainer:
         self.feature_names = run.data.feature_names
         #: None: --threads fixes the count; else it follows the machine's load (moola.threads)
         self.auto_threads = AutoThreads() if config.threads is None else None
+        #: The weights the run starts from (``judging.pt``: the verdict's initial loss). A
+        #: resumed run rebuilds the same ones (seeded), before its checkpoint is loaded.
+        self.initial_weights = copy_weights(self.model)
+        #: What the run noticed before training (a small validation set, a clamped batch),
+        #: as ``metrics.json`` ``warnings`` entries; the end adds an overfit.
+        self.warnings: list[dict[str, str]] = list(run.data.warnings)
         self.batch_size = min(config.batch_size, len(run.data.train))
+        if self.batch_size < config.batch_size:
+            self.warnings.append(batch_warning(config.batch_size, self.batch_size))
         self.best_tracker = BestTracker(run.data.prior_losses)
         self.best_record: BestRecord | None = None  # what save() writes as best.pt
 
@@ -196,6 +216,9 @@ class Trainer:
             self.best_tracker.update(self.step, final, self.model)
         self.best_record = self.best_tracker.best_with(self.step, final, self.model)
         self.final_validation_logged = True
+        overfit = overfit_warning(
+            find_overfits(self.history), patience=cfg.patience, best_saved=cfg.eval_every > 0
+        )
         return TrainResult(
             cfg,
             self.history,
@@ -207,6 +230,8 @@ class Trainer:
             feature_names=self.feature_names,
             units=self.tasks.units(),
             split=self.data.split.info.to_dict(),
+            warnings=self.warnings + ([] if overfit is None else [overfit]),
+            batch_size_used=self.batch_size,
         )
 
     def patience_exhausted(self) -> bool:
@@ -284,12 +309,31 @@ class Trainer:
         self.best_record = self.best_tracker.best
 
     def save(self, folder: str | Path) -> Path:
-        """Write ``checkpoint.pt`` (and ``best.pt`` when a best step is known) into ``folder``;
-        returns the checkpoint's path."""
+        """Write ``checkpoint.pt`` (and ``best.pt`` when a best step is known, and
+        ``judging.pt`` for an objective with priors) into ``folder``; returns the
+        checkpoint's path."""
         folder = Path(folder)
         path = save_checkpoint(self.state_dict(), folder / CHECKPOINT_NAME)
         self.save_best(folder / BEST_NAME)
+        self.save_judging(folder / JUDGING_NAME)
         return path
+
+    def save_judging(self, path: str | Path) -> Path | None:
+        """Write ``judging.pt``: what ``moola predict`` judges new windows with (the priors
+        of the training split, the initial weights, the bars seen); None for an objective
+        without per-head priors or without a record of its bars."""
+        priors = priors_of(self.data.priors)
+        if priors is None or self.data.seen_bars is None:
+            return None
+        judging = Judging(
+            priors=priors,
+            initial_weights=self.initial_weights,
+            seen_bars=self.data.seen_bars,
+            seed=self.config.seed,
+            n_train=len(self.data.train),
+            n_val=len(self.data.val),
+        )
+        return save_judging(path, judging)
 
     def save_best(self, path: str | Path) -> Path | None:
         """Write ``best.pt`` (weights only) when a best step is known; None otherwise."""

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from moola.data.splits import Split
@@ -107,6 +108,12 @@ class RunData:
     window: int
     split: Split
     bootstrap: BlockBootstrap | None = None
+    #: What was noticed while the data was built, as ``metrics.json`` ``warnings`` entries
+    #: (``{"kind", "text"}``): a validation set too small for the interval to decide.
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    #: The bars of the training and validation windows (``moola.data.seen``): what
+    #: ``moola predict`` checks for windows the run has seen. None: not recorded.
+    seen_bars: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from moola.data import OHLCWindows
@@ -28,8 +29,9 @@ from moola.verdict import (
     Evaluation,
     evaluate_chunks,
     fit_label_priors,
-    label_prior_losses,
+    label_prior_window_losses,
 )
+from moola.verdict.power import expected_half_widths, small_part_warning
 
 if TYPE_CHECKING:
     from moola.models.multitask import MultiTaskModel
@@ -57,6 +59,23 @@ def as_corpus(windows: OHLCWindows | Corpus, config: TrainConfig) -> Corpus:
     if isinstance(windows, Corpus):
         return windows
     return corpus_of_windows(windows, feature_set=config.features, inputs=config.inputs)
+
+
+def validation_warnings(
+    prior_window: dict[str, torch.Tensor], bootstrap: BlockBootstrap, config: TrainConfig
+) -> list[dict[str, str]]:
+    """A warning when the validation set is too small for the interval to decide
+    (:mod:`moola.verdict.power`); ``prior_window``: the prior's loss on each validation
+    window, per head."""
+    losses = {k: v.numpy() for k, v in prior_window.items()}
+    n = len(bootstrap.order)
+    warning = small_part_warning(
+        "validation set",
+        n,
+        expected_half_widths(losses, bootstrap),
+        advice=f"use more data or a larger --val-fraction (now {config.val_fraction:g})",
+    )
+    return [] if warning is None else [warning]
 
 
 def supervised_tasks(config: TrainConfig) -> TaskSet:
@@ -109,21 +128,24 @@ class SupervisedObjective(Objective):
         train = LabelledPart(corpus, split.train, self.tasks)
         val = LabelledPart(corpus, split.val, self.tasks)
         priors = fit_label_priors(self.tasks, corpus.labels(split.train), window)
+        bootstrap = BlockBootstrap(split.val_order, overlap_run=split.overlap_run, seed=config.seed)
+        # The priors' per-window losses on validation, their targets built a chunk at a time.
+        prior_window = label_prior_window_losses(
+            self.tasks, priors, corpus.labels(split.val), window, chunk=EVAL_CHUNK
+        )
         return RunData(
             train=train,
             val=val,
             # The priors' losses, fitted on the training part only and scored on validation.
-            prior_losses=label_prior_losses(
-                self.tasks, priors, corpus.labels(split.val), window, chunk=EVAL_CHUNK
-            ),
+            prior_losses={k: float(v.mean()) for k, v in prior_window.items()},
             priors=priors,
             feature_names=corpus.feature_names,
             fingerprint=corpus.fingerprint,
             window=window,
             split=split,
-            bootstrap=BlockBootstrap(
-                split.val_order, overlap_run=split.overlap_run, seed=config.seed
-            ),
+            bootstrap=bootstrap,
+            warnings=validation_warnings(prior_window, bootstrap, config),
+            seen_bars=corpus.seen_bars(np.concatenate([split.train, split.val])),
         )
 
     def legacy_fingerprint(self) -> str:
