@@ -186,3 +186,47 @@ def test_a_run_from_before_the_store_resumes_on_its_inputs_or_is_refused_with_th
     assert main(["train", "--resume", str(run), "--steps", "4", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "the data differs from the data it was trained on (a checkpoint from before" in err
+
+
+def test_predict_knows_the_bars_a_run_on_the_store_saw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run trained on a bar file (its store) records the bars it saw in ``judging.pt``:
+    ``moola predict`` on the same bars, labelled at another stride or raw and continued by
+    bars the run never saw, marks exactly the windows that share them."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    seen = random_walk_series(600, seed=2)
+    data = bar_file(tmp_path / "data", seen)
+    assert train(data, tmp_path / "run", "--stride", "5") == 0
+    assert (tmp_path / "run" / "judging.pt").is_file()
+    # the same bars labelled every 7 bars: every window in-sample, so no verdict
+    labelled = tmp_path / "labelled.parquet"
+    assert (
+        main(["label", str(data), "--window", "24", "--stride", "7", "--out", str(labelled)]) == 0
+    )
+    out = tmp_path / "p.parquet"
+    assert main(["predict", str(tmp_path / "run"), "--data", str(labelled), "--out", str(out)]) == 0
+    assert all(pq.read_table(out).column("in_sample").to_pylist())
+    assert "share bars with the data the run trained or validated on" in capsys.readouterr().out
+    # the raw series continued by 200 fresh bars, cut every 9: in-sample up to the seen bars
+    fresh = random_walk_series(200, seed=77) * (seen[-1, 3] / 100.0)
+    longer = bar_file(tmp_path / "longer", np.concatenate([seen, fresh]))
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "run"),
+                "--data",
+                str(longer),
+                "--out",
+                str(out),
+                "--stride",
+                "9",
+            ]
+        )
+        == 0
+    )
+    table = pq.read_table(out).to_pydict()
+    starts = np.array(table["start_bar"])
+    assert table["in_sample"] == (starts <= 600 - 3).tolist()  # >= 3 seen bars (MIN_SHARED)
+    assert 0 < sum(table["in_sample"]) < len(starts)

@@ -12,9 +12,16 @@ import pytest
 import torch
 
 from moola.data import WindowDataset, generate_synthetic, save_parquet
-from moola.data.corpus import corpus_of_bars, corpus_of_file, corpus_of_windows, load_corpus
+from moola.data.corpus import (
+    corpus_of_bars,
+    corpus_of_file,
+    corpus_of_windows,
+    covered_bars,
+    load_corpus,
+)
 from moola.data.fingerprint import data_fingerprint
 from moola.data.labeling import LabelRule, label_series
+from moola.data.seen import record_bars
 from moola.data.signal_free import random_walk_series
 from moola.data.splits import choose_split, split_timeline
 from moola.data.store import stream
@@ -154,3 +161,32 @@ def test_sources_take_a_stride_and_bad_ones_name_the_problem(tmp_path: Path) -> 
     sheet.write_bytes(b"PK")
     with pytest.raises(DataValidationError, match=r"don.t know how to load .*bars\.xlsx"):
         load_corpus(sheet)
+
+
+@pytest.mark.parametrize("inputs", ["series", "window"])
+def test_the_bars_a_corpus_records_as_seen_are_its_windows_bars(inputs: str) -> None:
+    """``judging.pt``'s seen bars of a run on the store: the hashes of the bars of the chosen
+    windows, as :func:`moola.data.seen.record_bars` gives them from the windows' own OHLC
+    (whatever the stride, with gaps between the chosen windows, from bars or from windows)."""
+    bars = random_walk_series(900, seed=5)
+    rule = LabelRule(window=40, stride=3)
+    windows = label_series(bars, rule)
+    from_windows = corpus_of_windows(windows, inputs=inputs)
+    from_bars = corpus_of_bars(bars, rule, inputs=inputs)
+    n = len(windows)
+    for rows in (np.arange(n), np.arange(0, n, 20), np.r_[5:30, n - 10 : n], np.array([7])):
+        want = record_bars(windows, rows)
+        assert np.array_equal(from_windows.seen_bars(rows), want)
+        assert np.array_equal(from_bars.seen_bars(rows), want)
+        assert np.array_equal(from_bars.subset(rows).seen_bars(), want)
+    # apart windows leave the bars between them out
+    assert len(record_bars(windows, np.array([0, 40]))) == 2 * 40
+
+
+def test_covered_bars_merges_overlapping_and_touching_windows() -> None:
+    got = covered_bars(np.array([10, 0, 3, 30, 20]), 4, 40)
+    want = np.zeros(40, dtype=bool)
+    for s in (0, 3, 10, 20, 30):
+        want[s : s + 4] = True
+    assert np.array_equal(got, want)
+    assert not covered_bars(np.zeros(0, dtype=np.int64), 4, 10).any()
