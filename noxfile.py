@@ -90,9 +90,19 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def memory(session: nox.Session) -> None:
     """Peak RSS per window of ``moola train`` (two sizes in subprocesses; BENCHMARKS.md,
-    "Memory per window"). Run it on an otherwise idle machine."""
+    "Memory per window"), and a 10-million-bar series store built and trained on in a process
+    capped at 2 GB ("Series store"; writes ~1.3 GB to a temporary folder). Run it on an
+    otherwise idle machine."""
     install_project(session, "test")
-    session.run("pytest", "tests/benchmarks/test_memory.py", "-m", "memory", "-s", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/benchmarks/test_memory.py",
+        "tests/benchmarks/test_store_memory.py",
+        "-m",
+        "memory",
+        "-s",
+        *session.posargs,
+    )
 
 
 @nox.session
