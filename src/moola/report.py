@@ -17,6 +17,7 @@ HEAD_METRIC: dict[str, tuple[str, str, str]] = {
     "pointers": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (prior {1:.2f})"),
     "binary": ("f1", "baseline_f1", "span F1 {0:.3f} (prior {1:.3f})"),
     "countdown": ("mae_bars", "baseline_mae_bars", "MAE {0:.2f} bars (prior {1:.2f})"),
+    "reconstruction": ("mae", "baseline_mae", "hidden-bar MAE {0:.4f} (prior {1:.4f})"),
 }
 
 
@@ -37,6 +38,8 @@ def ratio_text(loss: float, baseline: float, metrics: dict[str, float]) -> str:
 
 
 def metric_text(name: str, metrics: dict[str, float]) -> str:
+    if name not in HEAD_METRIC:
+        return "-"
     metric_key, base_key, fmt = HEAD_METRIC[name]
     if metric_key not in metrics:
         return "-"

@@ -40,6 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from moola.train.run import run_training
 
     overrides = train_overrides(args)
+    if args.resume and "init" in overrides:
+        from moola.errors import ConfigError
+
+        raise ConfigError(
+            "--init starts a new run from weights and --resume continues a run from its "
+            "checkpoint: give one of them"
+        )
     with contextlib.ExitStack() as stack:
         outcome = run_training(
             overrides,

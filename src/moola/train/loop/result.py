@@ -31,6 +31,8 @@ class TrainResult:
     #: Per task, the natural units of its losses (:meth:`moola.tasks.TaskSet.units`).
     units: dict[str, str] = field(default_factory=dict)
     split: dict[str, Any] | None = None  # how train/validation were split (SplitInfo)
+    #: What ``--init`` loaded, and the recipe of those weights (None: a random start).
+    init: dict[str, Any] | None = None
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict record of one head on one evaluation (final or best weights)."""
@@ -105,6 +107,8 @@ class TrainResult:
             "split": self.split,
             "units": dict(self.units),
         }
+        if self.init is not None:
+            document["init"] = dict(self.init)
         if timing is not None:
             document["timing"] = dict(timing)
         return document
