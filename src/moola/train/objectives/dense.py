@@ -10,7 +10,7 @@ to each series' dense windows: its last ``val_fraction`` of bars is held out, th
 that straddle the cut (and an ``embargo``) are purged. Validation evaluates at most
 :data:`VAL_WINDOWS` held-out windows, evenly spaced in time (their overlap sets the
 bootstrap's blocks); the priors are fitted on at most :data:`PRIOR_WINDOWS` training
-windows, evenly spaced too.
+windows (the reconstruction's on :data:`RECONSTRUCTION_PRIOR_WINDOWS`), evenly spaced too.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from moola.train.objectives.base import Part
 VAL_WINDOWS = 2048
 #: Training windows the priors are fitted on at most (evenly spaced).
 PRIOR_WINDOWS = 4096
+#: Of those, the reconstruction's prior (a value per bar position and feature: K·F columns,
+#: each a Huber minimiser by bisection) is fitted on at most this many.
+RECONSTRUCTION_PRIOR_WINDOWS = 1024
 
 
 def corpus_sources(data: str) -> list[str]:

@@ -36,6 +36,7 @@ from moola.tasks import TaskSet
 from moola.train.objectives.base import Objective, Part, RunData
 from moola.train.objectives.dense import (
     PRIOR_WINDOWS,
+    RECONSTRUCTION_PRIOR_WINDOWS,
     DensePart,
     dense_split,
     evenly,
@@ -136,7 +137,8 @@ class PretrainObjective(Objective):
             losses.update(prior_losses(self.rule_tasks, rule_priors, rule_val))
             self._prior_targets = rule_sample
         if self.mask_rule is not None:
-            priors[RECONSTRUCTION] = fit_reconstruction_prior(sample_x)
+            fewer = evenly(len(sample_x), RECONSTRUCTION_PRIOR_WINDOWS)
+            priors[RECONSTRUCTION] = fit_reconstruction_prior(sample_x[torch.from_numpy(fewer)])
             losses[RECONSTRUCTION] = reconstruction_prior_loss(
                 priors[RECONSTRUCTION], val_targets[RECONSTRUCTION]
             )
