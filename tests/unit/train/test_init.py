@@ -115,7 +115,7 @@ def test_a_file_that_would_run_code_is_refused(tmp_path: Path) -> None:
 
     evil = tmp_path / "evil.pt"
     torch.save({"kind": "moola-pretrained", "model": Payload()}, evil)
-    with pytest.raises(CheckpointError, match="refusing to load .* it asks to import"):
+    with pytest.raises(CheckpointError, match=r"refusing to load .* it asks to import"):
         Trainer(tiny_config(steps=2, init=str(evil)))
     assert not (tmp_path / "ran").exists()
 
@@ -135,7 +135,7 @@ def test_the_init_is_recorded_and_frozen_on_resume(tmp_path: Path) -> None:
     pretrain(tmp_path / "pre", seed=1)
     with pytest.raises(ResumeMismatchError, match="the weights there changed since the run"):
         Trainer.resume(out, steps=5)
-    with pytest.raises(ResumeMismatchError, match="init: .* -> 'pretrained'"):
+    with pytest.raises(ResumeMismatchError, match=r"init: .* -> 'pretrained'"):
         Trainer.resume(out, steps=5, init="pretrained")
 
 

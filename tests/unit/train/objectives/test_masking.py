@@ -55,7 +55,7 @@ def test_a_mask_depends_on_seed_step_and_window_only() -> None:
 def test_mask_rule_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="ratio"):
         MaskRule(ratio=0.0).check(K)
-    with pytest.raises(ConfigError, match="1..30 bars"):
+    with pytest.raises(ConfigError, match=r"1\.\.30 bars"):
         MaskRule(patch=31).check(30)
     short = window_masks(0, 0, STARTS[:50], 12, MaskRule(ratio=0.5, patch=3))
     assert short.shape == (50, 12) and short.any(axis=1).all()
