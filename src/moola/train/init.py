@@ -27,6 +27,20 @@ from moola.rundir.pretrained import InitWeights, read_init_weights
 SHIPPED = "pretrained"
 SHIPPED_FILE = Path(__file__).resolve().parents[1] / "weights" / "pretrained.pt"
 
+#: The one command that made the shipped weights, flag by flag (README "Pretraining";
+#: ``nox -s pretrained`` runs it from the repository root; a test runs a short version). The
+#: synthetic market only: no third party's bars are in the weights.
+SHIPPED_FLAGS: dict[str, str] = {
+    "--data": "synthetic:3000000",
+    "--objective": "masked",
+    "--steps": "6000",
+    "--seed": "0",
+    "--threads": "1",
+    "--out": "runs/pretrained",
+    "--export": "src/moola/weights/pretrained.pt",
+}
+SHIPPED_COMMAND: tuple[str, ...] = ("pretrain", *(x for kv in SHIPPED_FLAGS.items() for x in kv))
+
 #: The sizes that shape the trunk: they must match for its weights to load.
 TRUNK_SIZES = ("n_features", "hidden_size", "num_layers")
 
