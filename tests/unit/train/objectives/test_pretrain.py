@@ -142,3 +142,16 @@ def test_pretraining_objectives_are_named_and_take_bars_not_windows() -> None:
     with pytest.raises(ConfigError, match="not labelled windows"):
         objective.build_data(config, torch.device("cpu"), windows=object())  # type: ignore[arg-type]
     assert np.isfinite(list(Trainer(config, objective=objective).data.prior_losses.values())).all()
+
+
+def test_both_is_balanced_like_any_multi_task_run() -> None:
+    """The probe measures the five heads' trunk-gradient shares, and trunknorm gives each
+    the share of its priority: 0.1/0.7/0.1/0.1 for JadeCompact's four, 1.0 for the
+    reconstruction (half of the total 2.0) on a step that measures the trunk exactly."""
+    config = pretrain_config(steps=1, telemetry_every=1, log_every=1)
+    trainer = Trainer(config, objective=PretrainObjective("both", config))
+    trainer.fit()
+    record = trainer.history.telemetry[0]
+    shares = {name: record[name]["share"] for name in trainer.tasks.names}
+    expected = {"type": 0.05, "pointers": 0.35, "binary": 0.05, "countdown": 0.05}
+    assert shares == pytest.approx({**expected, RECONSTRUCTION: 0.5}, abs=1e-4)
