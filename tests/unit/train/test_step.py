@@ -103,3 +103,26 @@ def test_a_frozen_trunk_keeps_its_weights_while_the_balancer_measures_it_as_usua
     frozen.config = tiny_config(steps=4, freeze_trunk_steps=3, log_every=1)  # one step more
     frozen.fit()
     assert not torch.equal(frozen.model.lstm.weight_ih_l0, start["lstm.weight_ih_l0"])
+
+
+def test_freezing_or_torchrun_with_cuda_graphs_and_unbalanced_torchrun_are_refused() -> None:
+    from moola.collective import Collective
+    from moola.errors import ConfigError
+    from moola.train.setup import build_step
+    from tests.helpers.configs import tiny_config
+
+    class TwoRanks(Collective):
+        world = 2
+
+    tasks = make_tasks()
+    model = JadeCompact(JadeConfig(n_features=7, hidden_size=6, projection_dim=5))
+    cpu = torch.device("cpu")
+    cases = [
+        (tiny_config(steps=1, graph=True, freeze_trunk_steps=3), Collective(), "--graph"),
+        (tiny_config(steps=1, graph=True), TwoRanks(), "torchrun"),
+        (tiny_config(steps=1, balancer="pcgrad"), TwoRanks(), "'pcgrad' balancer does not run"),
+    ]
+    for config, collective, needle in cases:
+        balancer = make_balancer(config.balancer, tasks)
+        with pytest.raises(ConfigError, match=needle):
+            build_step(config, model, tasks, balancer, cpu, collective)
