@@ -74,36 +74,51 @@ class LabelRule:
 
 def label_window(ohlc: np.ndarray, rule: LabelRule) -> tuple[int, int, int]:
     """(label, expansion_start, expansion_end) of one (K, 4) window, by the documented rule."""
-    o, h, lo, c = ohlc[:, 0], ohlc[:, 1], ohlc[:, 2], ohlc[:, 3]
-    k = ohlc.shape[0]
-    unit = float(np.mean(h - lo))
-    if not unit > 0:
-        unit = float(np.abs(c).mean()) * 1e-12 or 1e-12  # a flat window: any move is large
+    label, start, end = label_windows(np.asarray(ohlc)[None], rule)[0]
+    return int(label), int(start), int(end)
+
+
+def label_windows(ohlc: np.ndarray, rule: LabelRule) -> np.ndarray:
+    """(N, 3) int64 ``[label, expansion_start, expansion_end]`` of N (K, 4) windows at once.
+
+    The rule of the module docstring, vectorised over windows (what labelling dense windows
+    on the fly needs): per run length, the best start of every window in one step."""
+    bars = np.asarray(ohlc, dtype=np.float64)
+    n, k = bars.shape[0], bars.shape[1]
+    o, h, lo, c = bars[..., 0], bars[..., 1], bars[..., 2], bars[..., 3]
+    rows = np.arange(n)
+    unit = (h - lo).mean(axis=1)
+    flat = ~(unit > 0)
+    if flat.any():  # a flat window: any move is large
+        tiny = np.abs(c[flat]).mean(axis=1) * 1e-12
+        unit[flat] = np.where(tiny != 0, tiny, 1e-12)
     last_end = k - 1 - rule.aftermath  # the latest bar an expansion may end on
-    best_move, best_start, best_end = -1.0, 0, rule.min_length - 1
+    best_move = np.full(n, -1.0)
+    best_start = np.zeros(n, dtype=np.int64)
+    best_end = np.full(n, rule.min_length - 1, dtype=np.int64)
     for length in range(rule.min_length, min(rule.max_length, last_end + 1) + 1):
-        starts = np.arange(0, last_end - length + 2)
-        moves = np.abs(c[starts + length - 1] - o[starts])
-        i = int(np.argmax(moves))
-        if moves[i] > best_move:
-            best_move, best_start, best_end = (
-                float(moves[i]),
-                int(starts[i]),
-                int(starts[i]) + length - 1,
-            )
-    direction = 1.0 if c[best_end] >= o[best_start] else -1.0
-    after = c[best_end + 1 : best_end + 1 + rule.aftermath]
-    gave_back = direction * (c[best_end] - after) >= rule.retrace * best_move
-    went_on = direction * (after - c[best_end]) >= rule.extend * unit
-    first_back = int(np.argmax(gave_back)) if gave_back.any() else len(after)
-    first_on = int(np.argmax(went_on)) if went_on.any() else len(after)
-    if first_back < first_on:
-        label = _RETRACEMENT
-    elif first_on < first_back:
-        label = _CONTINUATION
-    else:
-        label = _CONSOLIDATION  # neither happened (both cannot happen on the same close)
-    return label, best_start, best_end
+        count = last_end - length + 2  # starts 0 .. last_end - length + 1
+        moves = np.abs(c[:, length - 1 : length - 1 + count] - o[:, :count])
+        i = np.argmax(moves, axis=1)  # the earliest start on ties
+        better = moves[rows, i] > best_move  # a shorter run keeps a tie
+        best_move = np.where(better, moves[rows, i], best_move)
+        best_start = np.where(better, i, best_start)
+        best_end = np.where(better, i + length - 1, best_end)
+    close_end = c[rows, best_end]
+    direction = np.where(close_end >= o[rows, best_start], 1.0, -1.0)
+    after_at = best_end[:, None] + 1 + np.arange(rule.aftermath)[None, :]
+    inside = after_at < k
+    after = c[rows[:, None], np.minimum(after_at, k - 1)]
+    moved = direction[:, None] * (after - close_end[:, None])
+    gave_back = inside & (-moved >= rule.retrace * best_move[:, None])
+    went_on = inside & (moved >= rule.extend * unit[:, None])
+    never = rule.aftermath
+    first_back = np.where(gave_back.any(axis=1), np.argmax(gave_back, axis=1), never)
+    first_on = np.where(went_on.any(axis=1), np.argmax(went_on, axis=1), never)
+    label = np.full(n, _CONSOLIDATION, dtype=np.int64)  # neither happened
+    label[first_back < first_on] = _RETRACEMENT
+    label[first_on < first_back] = _CONTINUATION
+    return np.stack([label, best_start, best_end], axis=1)
 
 
 def label_series(series: np.ndarray, rule: LabelRule | None = None) -> OHLCWindows:
@@ -112,7 +127,7 @@ def label_series(series: np.ndarray, rule: LabelRule | None = None) -> OHLCWindo
     bars = check_series(series, window=rule.window)
     starts = np.arange(0, bars.shape[0] - rule.window + 1, rule.stride)
     ohlc = np.stack([bars[s : s + rule.window] for s in starts])
-    labels = np.array([label_window(w, rule) for w in ohlc], dtype=np.int64).reshape(-1, 3)
+    labels = label_windows(ohlc, rule)
     return OHLCWindows(
         ohlc=ohlc,
         label=labels[:, 0],

@@ -273,3 +273,28 @@ def test_training_on_a_series_points_to_moola_label(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "series.parquet")
     with pytest.raises(DataValidationError, match="looks like a bar series: label it first"):
         load_windows(tmp_path / "series.parquet")
+
+
+@pytest.mark.parametrize("tick", [None, 0.5])
+def test_label_windows_equals_the_rule_one_window_at_a_time(tick: float | None) -> None:
+    """The vectorised rule (what labels dense windows on the fly) gives the one-window
+    reference's labels and spans on every window; prices rounded to a coarse tick make many
+    ties among runs and starts, where "earliest" and "shorter first" decide; flat windows
+    take the tiny-unit branch."""
+    from moola.data.labeling import label_windows
+    from tests.helpers.labeling import reference_label_window
+
+    rng = np.random.default_rng(3)
+    closes = 100 + np.cumsum(rng.standard_t(3, size=4000))
+    if tick is not None:
+        closes = np.round(closes / tick) * tick
+    series = bars_from_closes(list(closes))
+    series[200:260] = series[200, 3]  # a flat stretch: zero-range bars
+    rule = LabelRule(window=40, stride=1, min_length=3, max_length=12, aftermath=10)
+    starts = np.arange(0, len(series) - rule.window + 1, 3)
+    windows = np.stack([series[s : s + rule.window] for s in starts])
+    got = label_windows(windows, rule)
+    expected = np.array([reference_label_window(w, rule) for w in windows])
+    np.testing.assert_array_equal(got, expected)
+    assert set(got[:, 0].tolist()) == {0, 1, 2}
+    assert label_window(windows[7], rule) == tuple(expected[7])

@@ -26,12 +26,13 @@ from moola.rundir.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from moola.rundir.guard import check_resume, check_same_data
+from moola.rundir.guard import ResumeMismatchError, check_resume, check_same_data
 from moola.rundir.judging import Judging, priors_of, save_judging
 from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME, JUDGING_NAME
 from moola.seeding import rng_state, set_rng_state
 from moola.threads import AutoThreads
 from moola.train.config import TrainConfig
+from moola.train.init import init_changed
 from moola.train.loop.best import BestRecord, BestTracker, copy_weights
 from moola.train.loop.history import History, LossMeter
 from moola.train.loop.overfit import find_overfits, overfit_warning
@@ -79,8 +80,10 @@ class Trainer:
         windows: OHLCWindows | None = None,
         run: Run | None = None,
         objective: Objective | None = None,
+        load_init: bool = True,
     ) -> None:
-        run = run if run is not None else build_run(config, windows=windows, objective=objective)
+        if run is None:
+            run = build_run(config, windows=windows, objective=objective, load_init=load_init)
         self.config = config = run.config
         self.run = run
         self.device = run.device
@@ -92,6 +95,10 @@ class Trainer:
         self.train_step = run.train_step
         self.optimizer = run.optimizer
         self.feature_names = run.data.feature_names
+        #: What ``--init`` loaded (metrics.json ``init``; the resume guard checks its digest).
+        self.init_record = run.init
+        #: The other processes of a data-parallel run: each draws its shard of every batch.
+        self.collective = run.collective
         #: None: --threads fixes the count; else it follows the machine's load (moola.threads)
         self.auto_threads = AutoThreads() if config.threads is None else None
         #: The weights the run starts from (``judging.pt``: the verdict's initial loss). A
@@ -101,6 +108,11 @@ class Trainer:
         #: as ``metrics.json`` ``warnings`` entries; the end adds an overfit.
         self.warnings: list[dict[str, str]] = list(run.data.warnings)
         self.batch_size = min(config.batch_size, len(run.data.train))
+        if self.batch_size % self.collective.world:
+            raise ConfigError(
+                f"batch size {self.batch_size} does not split evenly over "
+                f"{self.collective.world} processes; use a multiple of {self.collective.world}"
+            )
         if self.batch_size < config.batch_size:
             self.warnings.append(batch_warning(config.batch_size, self.batch_size))
         self.best_tracker = BestTracker(run.data.prior_losses)
@@ -124,9 +136,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def batch_indices(self, step: int) -> torch.Tensor:
-        return batch_indices(
+        """This process's rows of the batch at ``step``: all of it, or under ``torchrun`` its
+        rank's contiguous shard (the shards together are the one-process batch)."""
+        rows = batch_indices(
             len(self.data.train), self.batch_size, self.config.seed, step, self.device
         )
+        if not self.collective.active:
+            return rows
+        share = self.batch_size // self.collective.world
+        return rows[self.collective.rank * share : (self.collective.rank + 1) * share]
 
     def evaluate(self) -> Evaluation:
         """The objective's evaluation of the current weights on the validation part."""
@@ -193,7 +211,8 @@ class Trainer:
             ):
                 assert folder is not None
                 self.rng = rng_state()
-                self.save(folder)
+                if self.collective.rank == 0:  # every rank holds the same state
+                    self.save(folder)
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
@@ -221,6 +240,7 @@ class Trainer:
             split=self.data.split.info.to_dict(),
             warnings=self.warnings + ([] if overfit is None else [overfit]),
             batch_size_used=self.batch_size,
+            init=self.init_record,
         )
 
     def patience_exhausted(self) -> bool:
@@ -260,6 +280,7 @@ class Trainer:
             "rng": self.rng,
             "feature_names": list(self.feature_names),
             "fingerprint": self.data.fingerprint,
+            "init": self.init_record,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
             "best_tracker": self.best_tracker.state_dict(),
@@ -295,6 +316,7 @@ class Trainer:
         self.rng = rng
         self.best_tracker.load_state_dict(state["best_tracker"])
         self.best_record = self.best_tracker.best
+        self.init_record = state.get("init")
 
     def save(self, folder: str | Path) -> Path:
         """Write ``checkpoint.pt`` (and ``best.pt`` when a best step is known, and
@@ -336,6 +358,7 @@ class Trainer:
             config=self.config.to_dict(),
             model_config=self.objective.model_settings(self.model),
             feature_names=self.feature_names,
+            objective=self.objective.name,
         )
 
     @classmethod
@@ -358,6 +381,9 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path} has a bad config: {exc}") from None
         config = TrainConfig.from_dict({**saved.to_dict(), **overrides})
         check_resume(saved.to_dict(), config.to_dict(), state["step"], path)
+        changed = init_changed(state.get("init"), config.init)
+        if changed is not None:
+            raise ResumeMismatchError(f"cannot resume {path}: {changed}")
         objective = objective if objective is not None else build_objective(config)
         saved_objective = state.get("objective", "supervised")  # older checkpoints: supervised
         if saved_objective != objective.name:
@@ -365,7 +391,7 @@ class Trainer:
                 f"checkpoint {path} was trained on the {saved_objective!r} objective, not "
                 f"{objective.name!r}; resume it with the objective it started with"
             )
-        trainer = cls(config, windows=windows, objective=objective)
+        trainer = cls(config, windows=windows, objective=objective, load_init=False)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
         check_same_data(state["fingerprint"], trainer.data.fingerprint, path, saved.data)
         check_model_shapes(state["model"], trainer.model, path)
