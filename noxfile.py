@@ -153,6 +153,21 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session
+def pretrained(session: nox.Session) -> None:
+    """Make the pretrained weights shipped in the package (src/moola/weights/pretrained.pt)
+    with the one command of README "Pretraining" (``moola.train.init.SHIPPED_COMMAND``): the
+    synthetic market only. Hours on a CPU; args after -- are added to the command."""
+    install_project(session, "cli")
+    session.run(
+        "python",
+        "-c",
+        "import sys; from moola.cli import main; from moola.train.init import SHIPPED_COMMAND; "
+        "sys.exit(main([*SHIPPED_COMMAND, *sys.argv[1:]]))",
+        *session.posargs,
+    )
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
     """The documentation site (mkdocs.yml, docs/) built into site/ with ``--strict``: a broken
     link or anchor, or an API reference to a name that does not exist, fails. It needs no

@@ -18,9 +18,10 @@ HEAD_METRIC: dict[str, tuple[str, str, str]] = {
     "pointers": ("mae_bars", "baseline_mae_bars", "MAE {0} bars (prior {1})"),
     "binary": ("f1", "baseline_f1", "span F1 {0} (prior {1})"),
     "countdown": ("mae_bars", "baseline_mae_bars", "MAE {0} bars (prior {1})"),
+    "reconstruction": ("mae", "baseline_mae", "hidden-bar MAE {0} (prior {1})"),
 }
 #: The fewest decimals of each head's metric.
-METRIC_DIGITS = {"type": 3, "pointers": 2, "binary": 3, "countdown": 2}
+METRIC_DIGITS = {"type": 3, "pointers": 2, "binary": 3, "countdown": 2, "reconstruction": 4}
 
 
 def verdict_text(task: dict[str, Any]) -> str:
@@ -43,6 +44,8 @@ def ratio_text(loss: float, baseline: float, metrics: dict[str, float]) -> str:
 
 
 def metric_text(name: str, metrics: dict[str, float]) -> str:
+    if name not in HEAD_METRIC:
+        return "-"
     from moola.verdict.rules import decisive
 
     metric_key, base_key, fmt = HEAD_METRIC[name]

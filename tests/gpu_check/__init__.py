@@ -16,6 +16,9 @@ hangs or crashes the CUDA context does not stop the others):
   train-eager, train-graph, train-bf16
              ``moola train --device cuda`` with the main job's defaults, plain, ``--graph``
              and ``--bf16`` -> train-*/metrics.json, train-*.log
+  pretrain   ``moola pretrain --device cuda`` with both objectives (masks, the rule's labels
+             on the fly, five heads) on a million bars of the synthetic market, batch 256
+             -> pretrain/metrics.json, pretrain.log; its windows per second in summary.md
   rows       gpu-rows.md: the BENCHMARKS.md rows (ms per step; ratios against ``static``
              eager and against the seed-style loop, all from this run's bench-cuda.json)
              and the three training runs
@@ -29,8 +32,8 @@ stage passed, 1 when any failed or ran out of time (the summary names them), 2 w
 cannot be imported. Without CUDA it prints one line and exits 0 at once.
 
 ``--dry-run`` runs the same stages on the CPU (tests with ``MOOLA_GPU_DRY_RUN=1``, CPU
-benchmarks at batch 32, 30-step training runs): a check of this package and of the test
-code, not of CUDA. There the ``--graph`` tests and stage must fail (CUDA graphs need CUDA).
+benchmarks at batch 32, 30-step training runs, a 20-step pretraining run): a check of this
+package and of the test code, not of CUDA. There the ``--graph`` tests and stage must fail (CUDA graphs need CUDA).
 
 The modules, one job each: ``cli`` (the command line and ``main``), ``stages`` (one function
 per stage and the stage table), ``runner`` (time boxes, subprocesses, the budget),

@@ -77,6 +77,28 @@ def train_summary(metrics: Mapping[str, Any]) -> Result:
     }
 
 
+def pretrain_summary(metrics: Mapping[str, Any]) -> Result:
+    """What the summary shows of the ``moola pretrain`` run: its windows per second (the
+    steps' windows over the fit's seconds, its initial and final evaluation included)."""
+    config = metrics["config"]
+    steps = metrics["history"]["step"][-1] if metrics["history"]["step"] else 0
+    seconds = metrics.get("timing", {}).get("fit_seconds")
+    rate = steps * config["batch_size"] / seconds if seconds else None
+    note = (
+        f"{rate:.0f} windows/s ({steps} steps of {config['batch_size']}, {seconds:.1f} s)"
+        if rate is not None
+        else "no timing"
+    )
+    return {
+        "steps": steps,
+        "batch_size": config["batch_size"],
+        "fit_seconds": seconds,
+        "windows_per_second": rate,
+        "learned": {name: bool(t["learned"]) for name, t in metrics["tasks"].items()},
+        "note": note,
+    }
+
+
 def train_results(work: Path, results: Mapping[str, Result]) -> dict[str, Result]:
     """Each training run's result, in stage order: this call's, else an earlier call's
     metrics.json (``--stages rows`` after a rerun of other stages); runs with neither are

@@ -15,3 +15,11 @@ TRAIN_FLAGS: dict[str, list[str]] = {
     "train-graph": ["--graph"],
     "train-bf16": ["--bf16"],
 }
+#: The ``moola pretrain`` run (the ``pretrain`` stage): both objectives on one trunk, on a
+#: million bars of the synthetic market at a GPU-sized batch (a dry run: 20,000 bars, 20
+#: steps of 32 on the CPU).
+PRETRAIN_FLAGS: list[str] = ["--objective", "both", "--eval-every", "0", "--log-every", "10"]
+PRETRAIN_SIZES: dict[bool, list[str]] = {
+    False: ["--data", "synthetic:1000000", "--steps", "200", "--batch-size", "256"],
+    True: ["--data", "synthetic:20000", "--steps", "20", "--batch-size", "32", "--threads", "2"],
+}

@@ -108,7 +108,7 @@ def summary_markdown(failed: Sequence[str], results: Mapping[str, Result]) -> st
         "|---|---|---:|---|",
     ]
     lines += [
-        f"| {n} | {status_of(r)} | {r.get('seconds', 0)} | {r.get('error', '')} |"
+        f"| {n} | {status_of(r)} | {r.get('seconds', 0)} | {r.get('error') or r.get('note', '')} |"
         for n, r in results.items()
     ]
     return "\n".join(lines) + "\n"

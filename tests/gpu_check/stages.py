@@ -7,7 +7,7 @@ import shutil
 import sys
 
 from tests.gpu_check import figures, machine, render
-from tests.gpu_check.layout import TRAIN_FLAGS
+from tests.gpu_check.layout import PRETRAIN_FLAGS, PRETRAIN_SIZES, TRAIN_FLAGS
 from tests.gpu_check.runner import Context, Result, Stage, child_env, run_command
 
 #: The runs whose training curves gpu-rows.md compares: eager, then ``--graph``.
@@ -82,6 +82,23 @@ def stage_train(ctx: Context) -> Result:
     return result
 
 
+def stage_pretrain(ctx: Context) -> Result:
+    """``moola pretrain`` with both objectives at once (masks, the rule's labels on the fly,
+    five heads, trunknorm) and its windows per second."""
+    run_dir = ctx.work / ctx.name
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resumed one
+    cmd = [sys.executable, "-m", "moola", "pretrain", "--no-progress", "--out", str(run_dir)]
+    cmd += ["--device", "cpu" if ctx.dry_run else "cuda", *PRETRAIN_SIZES[ctx.dry_run]]
+    cmd += PRETRAIN_FLAGS
+    result = run_command(cmd, ctx.work / f"{ctx.name}.log", ctx.timeout, child_env(ctx.dry_run))
+    metrics = run_dir / "metrics.json"
+    if result["rc"] == 0 and metrics.is_file():
+        result.update(figures.pretrain_summary(json.loads(metrics.read_text(encoding="utf-8"))))
+    elif result["rc"] == 0:
+        result.update(rc=1, error=f"no {metrics}")
+    return result
+
+
 def stage_rows(ctx: Context) -> Result:
     """gpu-rows.md and figures.json from the other stages' files (this call's or an
     earlier one's); fails without benchmark figures."""
@@ -105,10 +122,11 @@ def stage_rows(ctx: Context) -> Result:
 #: most runner.TOTAL_BUDGET_S (SIGINT grace included).
 STAGES: tuple[Stage, ...] = (
     Stage("env", 15.0, stage_env),
-    Stage("pytest", 145.0, stage_pytest),
-    Stage("bench", 100.0, stage_bench),
+    Stage("pytest", 125.0, stage_pytest),
+    Stage("bench", 85.0, stage_bench),
     Stage("train-eager", 60.0, stage_train),
     Stage("train-graph", 60.0, stage_train),
     Stage("train-bf16", 60.0, stage_train),
+    Stage("pretrain", 35.0, stage_pretrain),
     Stage("rows", 10.0, stage_rows),
 )

@@ -74,3 +74,18 @@ def test_the_one_number_constant_would_have_called_the_countdown_learned(seed: i
     assert loss_learned(countdown["initial"], countdown["final"], constant)
     assert metrics["mae_bars"] < metrics["constant_mae_bars"]
     assert not countdown["learned"]
+
+
+@pytest.mark.parametrize("seed", SEEDS[:1])  # one seed: ~20 s of CPU with the default model
+def test_no_head_is_called_learned_from_the_shipped_weights_either(seed: int) -> None:
+    """Issue 28: pretrained weights know the labelling rule of *real* labels; on labels
+    drawn without the prices they must not make a head look learned (the default model's
+    sizes, which the shipped weights have)."""
+    recipe = {**RECIPE, "model": {}, "init": "pretrained"}
+    windows = generate_signal_free(SignalFreeConfig(seed=seed))
+    trainer = Trainer(TrainConfig(**recipe, seed=seed), windows=windows)
+    result = trainer.fit()
+    assert trainer.init_record is not None and trainer.init_record["skipped"] == {}
+    summary = result.task_summary()
+    learned = {name: t["why"] for name, t in summary.items() if t["learned"]}
+    assert learned == {}, learned

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from moola.collective import SINGLE, Collective
 from moola.models.multitask import MultiTaskModel
 from moola.tasks import TaskSet
 
@@ -31,6 +32,10 @@ class StepContext:
     #: the forward was split for a balancer with ``uses_task_inputs``. None: heads read
     #: ``trunk_out`` directly, and per-task gradients take one backward pass per task.
     task_inputs: list[torch.Tensor] | None = None
+    #: The other processes of a data-parallel run (:mod:`moola.collective`): a balancer with
+    #: ``data_parallel`` reduces its measurements through it, so that its weights are those of
+    #: the whole batch, the same on every rank.
+    collective: Collective = SINGLE
 
     @property
     def trunk_params(self) -> list[torch.nn.Parameter]:
@@ -58,6 +63,10 @@ class Balancer(ABC):
     #: True for methods that need each task's gradient on the shared representation; the
     #: train step then feeds every head its own leaf (``StepContext.task_inputs``).
     uses_task_inputs: ClassVar[bool] = False
+    #: True for methods whose weights are the whole batch's and the same on every rank under
+    #: data parallelism (``torchrun``): fixed weights, learned ones whose gradients the step
+    #: averages, or measurements reduced through ``StepContext.collective``.
+    data_parallel: ClassVar[bool] = False
     #: Names of tensor attributes that make up the balancer's state.
     state_attrs: ClassVar[tuple[str, ...]] = ()
 

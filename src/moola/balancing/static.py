@@ -15,6 +15,7 @@ class StaticBalancer(Balancer):
     """Σ wᵢ·Lᵢ with constant weights (default: the task priorities)."""
 
     name = "static"
+    data_parallel = True
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from moola.tasks import TaskSet
 class TrunkNormBalancer(Balancer):
     name = "trunknorm"
     uses_task_inputs = True
+    data_parallel = True
     state_attrs = ("gain", "has_gain", "steps_since_refresh")
 
     def __init__(
@@ -87,13 +88,13 @@ class TrunkNormBalancer(Balancer):
 
     def backward(self, losses: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         rep_grads = G.representation_grads(losses, ctx)
-        rep_norms = torch.stack([g.norm() for g in rep_grads])
+        rep_norms = self.representation_norms(rep_grads, ctx)
         trunk = ctx.trunk_params
 
         refresh = self.will_refresh()
         if refresh:
             per_task = G.trunk_grads(ctx.trunk_out, rep_grads, trunk)
-            trunk_norms = G.stacked_norms(per_task, trunk)
+            trunk_norms = self.trunk_norms(per_task, trunk, ctx)
             # κ = trunk norm / representation norm; kept from the last refresh for a task whose
             # representation gradient vanished (κ is then 0/0). In place, so that a captured
             # CUDA graph of the in-between step sees the update.
@@ -108,3 +109,36 @@ class TrunkNormBalancer(Balancer):
         G.head_backward(losses, weights, ctx)
         self.advance(refreshed=refresh)
         return weights
+
+    # ------------------------------------------------------------------ data parallel
+    # Each rank holds the gradients of its shard's mean loss; the whole batch's loss is the
+    # mean of the W shards' (equal shards). Its gradient on rank r's part of the
+    # representation is gᵣ/W, so its norm is sqrt(Σᵣ‖gᵣ‖²)/W; its trunk gradient is the mean
+    # of the ranks' trunk gradients. Reduced so, the norms (and so the weights) are those one
+    # process computes on the whole batch, and rank 0's values make them the same bits on
+    # every rank. The gradients themselves are averaged by the step, after the balancer.
+    @staticmethod
+    def representation_norms(rep_grads: list[torch.Tensor], ctx: StepContext) -> torch.Tensor:
+        """Each task's gradient norm on the (whole batch's) shared representation."""
+        collective = ctx.collective
+        if not collective.active:
+            return torch.stack([g.norm() for g in rep_grads])
+        squares = torch.stack([g.double().pow(2).sum() for g in rep_grads])
+        collective.sum_(squares)
+        norms = (squares.sqrt() / collective.world).to(rep_grads[0].dtype)
+        collective.agree_(norms)
+        return norms
+
+    @staticmethod
+    def trunk_norms(
+        per_task: list[G.Grads], trunk: list[torch.nn.Parameter], ctx: StepContext
+    ) -> torch.Tensor:
+        """Each task's gradient norm on the trunk (of the whole batch's loss)."""
+        collective = ctx.collective
+        if not collective.active:
+            return G.stacked_norms(per_task, trunk)
+        flat = [G.flatten(grads, trunk) for grads in per_task]
+        collective.mean_(flat)  # copies: the ranks' own gradients are accumulated as they are
+        norms = torch.stack([f.norm() for f in flat])
+        collective.agree_(norms)
+        return norms

@@ -21,6 +21,7 @@ from moola.tasks import RegressionTask, TaskSet
 
 class UncertaintyBalancer(Balancer):
     name = "uncertainty"
+    data_parallel = True
 
     def __init__(self, tasks: TaskSet, *, device: torch.device | str = "cpu") -> None:
         super().__init__(tasks, device=device)

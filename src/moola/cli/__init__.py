@@ -1,6 +1,6 @@
 """The moola command line: one module per command, each parsing and printing only.
 
-Commands: train (the main job), diagnose, label, sweep, league, predict, export and serve. Every
+Commands: train (the main job), pretrain, diagnose, label, sweep, league, predict, export and serve. Every
 bad input is a moola error, printed as one line with exit status 2 (common.run).
 """
 
@@ -10,17 +10,18 @@ import argparse
 from collections.abc import Sequence
 
 from moola import __version__
-from moola.cli import diagnose, export, label, league, predict, serve, sweep, train
+from moola.cli import diagnose, export, label, league, predict, pretrain, serve, sweep, train
 from moola.cli.common import Parser, command_parser, reject_unknown, run
 
 #: The commands in the order ``moola --help`` lists them.
-COMMANDS = (train, diagnose, label, sweep, league, predict, export, serve)
+COMMANDS = (train, pretrain, diagnose, label, sweep, league, predict, export, serve)
 
 DESCRIPTION = """\
 moola: JadeCompact, a multi-task BiLSTM for 105-bar OHLC windows, with measured loss
 balancing and an honest verdict per head.
 
   moola train                 train on built-in synthetic data
+  moola pretrain --data BARS.csv, then moola train --init runs/pretrain
   moola label BARS.csv --out W.parquet, then moola train --data W.parquet
   moola predict RUN --data BARS.csv --out P.parquet
 

@@ -27,7 +27,7 @@ from moola.rundir.checkpoint import (
     read_weights_only,
     validate_checkpoint,
 )
-from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME
+from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME, PRETRAINED_KIND
 from moola.tasks import RegressionTask, make_tasks
 
 #: The inputs of a run recorded before ``inputs`` was a setting: every window on its own.
@@ -81,6 +81,7 @@ def load_model(path: str | os.PathLike[str], *, weights: str = "best") -> Loaded
     document = read_weights_only(file)
     if not isinstance(document, dict):
         raise ModelLoadError(f"{file} is not a moola checkpoint or best.pt")
+    refuse_pretraining(document, file)
     version = document.get("format_version")
     if "model_config" in document:
         if version != BEST_FORMAT_VERSION:
@@ -106,6 +107,22 @@ def load_model(path: str | os.PathLike[str], *, weights: str = "best") -> Loaded
             return load_model(best, weights="best")
         kind = "final"
     return _build(document, file, kind)
+
+
+def refuse_pretraining(document: dict[str, Any], file: Path) -> None:
+    """Pretrained weights, or a pretraining run's files, are not a model that predicts: its
+    heads learned another objective (or none). Say so, and how to use them."""
+    if document.get("kind") == PRETRAINED_KIND:
+        raise ModelLoadError(
+            f"{file} holds pretrained weights (moola pretrain's output), not a trained model: "
+            f"train from them with moola train --init {file}"
+        )
+    objective = document.get("objective", "supervised")
+    if objective != "supervised":
+        raise ModelLoadError(
+            f"{file} is from a pretraining run (objective {objective!r}), not a trained model: "
+            f"train from it with moola train --init {file.parent}"
+        )
 
 
 def _resolve(path: Path, weights: str) -> Path:

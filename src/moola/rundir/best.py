@@ -35,8 +35,11 @@ def save_best(
     config: Mapping[str, Any],
     model_config: Mapping[str, Any],
     feature_names: Sequence[str],
+    objective: str = "supervised",
 ) -> Path:
-    """Write ``best.pt`` atomically: weights and what is needed to rebuild the model, no code."""
+    """Write ``best.pt`` atomically: weights and what is needed to rebuild the model, no code.
+    ``objective``: what the run learned (a pretraining run's best weights are not a model
+    that ``moola predict`` can use)."""
     document = {
         "format_version": BEST_FORMAT_VERSION,
         "model": dict(weights),
@@ -46,6 +49,7 @@ def save_best(
         "step": step,
         "score": score,
         "criterion": CRITERION,
+        "objective": objective,
     }
     check_plain(document, "best weights")
     return atomic_write(path, lambda handle: torch.save(document, handle))

@@ -20,7 +20,7 @@ import torch
 
 from moola.atomic import atomic_write
 from moola.errors import MoolaError
-from moola.rundir.layout import CHECKPOINT_NAME
+from moola.rundir.layout import CHECKPOINT_NAME, PRETRAINED_KIND
 
 FORMAT_VERSION = 2
 
@@ -146,6 +146,11 @@ def validate_checkpoint(state: Any, path: Path) -> None:
     if not isinstance(state, dict):
         raise CheckpointError(
             f"{path} is not a moola checkpoint (it holds a {type(state).__name__}, not a dict)"
+        )
+    if state.get("kind") == PRETRAINED_KIND:
+        raise CheckpointError(
+            f"{path} holds pretrained weights (moola pretrain's output), not a run's checkpoint: "
+            f"start a run from them with moola train --init {path}"
         )
     if "format_version" not in state:
         raise CheckpointError(f"{path} is not a moola checkpoint (it has no format_version)")

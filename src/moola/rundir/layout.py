@@ -12,6 +12,11 @@ FOLDS_NAME = "folds.json"
 CHECKPOINT_NAME = "checkpoint.pt"
 #: The validation-best weights only (``moola predict`` and ``moola export`` read them).
 BEST_NAME = "best.pt"
+#: A pretraining run's export: the trunk and the trained heads, weights only, with their
+#: recipe (``moola train --init`` starts from it).
+PRETRAINED_NAME = "pretrained.pt"
+#: The ``kind`` tag inside it, which tells it from a run's checkpoint and best weights.
+PRETRAINED_KIND = "moola-pretrained"
 #: The advisory lock a run holds on its folder while it writes there.
 LOCK_NAME = ".moola.lock"
 #: What ``moola predict`` judges with: the run's priors, initial weights and seen bars.

@@ -135,6 +135,18 @@ class TrainConfig:
         help="JadeCompact sizes (--set 'model={\"hidden_size\": 32}'); n_features comes from the data",
         cli=False,
     )
+    # initialisation (README "Pretraining")
+    init: str | None = setting(
+        None,
+        help="start from pretrained weights: a moola pretrain output (pretrained.pt or its run "
+        "folder), a moola train run folder (its best.pt), or 'pretrained' (the weights shipped "
+        "with moola); loads the trunk and every head whose shapes match; none: random",
+    )
+    freeze_trunk_steps: int = setting(
+        0,
+        help="train the heads only for the first N steps (the trunk keeps its initial "
+        "weights), then everything; 0: never frozen",
+    )
     # execution
     device: str = setting("auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     threads: int | None = setting(
@@ -181,7 +193,13 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "patience", "telemetry_every"):
+        for name in (
+            "eval_every",
+            "checkpoint_every",
+            "patience",
+            "telemetry_every",
+            "freeze_trunk_steps",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.patience and not self.eval_every:
@@ -217,6 +235,8 @@ class TrainConfig:
             from moola.tasks import resolve_priorities
 
             resolve_priorities(self.priorities)  # unknown task names list the valid ones
+        if self.init is not None and not self.init.strip():
+            raise ConfigError("init must name a checkpoint, a run folder or 'pretrained', got ''")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         self.resolve_device()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import types
+from collections.abc import Collection, Mapping
 from dataclasses import MISSING, Field, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -70,17 +71,24 @@ def is_flag(f: Field[Any]) -> bool:
     return bool(f.metadata.get("cli", True))
 
 
-def add_train_flags(parser: argparse.ArgumentParser) -> None:
+def add_train_flags(
+    parser: argparse.ArgumentParser,
+    *,
+    only: Collection[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    helps: Mapping[str, str] | None = None,
+) -> None:
     """One flag per TrainConfig field (dict fields: ``--set``), help and default from the
     field. A flag not given leaves no attribute (``argparse.SUPPRESS``), so that only flags
     given override (a resumed run keeps its recorded settings, and ``--grad-clip 0`` can
-    still mean None)."""
+    still mean None). Another command (``moola pretrain``) may take ``only`` some fields,
+    with its own ``defaults`` and ``helps`` shown."""
     hints = get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
-        if not is_flag(f):
+        if not is_flag(f) or (only is not None and f.name not in only):
             continue
-        default = field_default(f)
-        help_text = f.metadata.get("help", "")
+        default = (defaults or {}).get(f.name, field_default(f))
+        help_text = (helps or {}).get(f.name, f.metadata.get("help", ""))
         _, base = _unwrap_optional(hints[f.name])
         if base is bool:
             stored = default is not True  # --graph stores True; --no-progress stores False

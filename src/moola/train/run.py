@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from moola.collective import current
 from moola.data import OHLCWindows
 from moola.data.corpus import Corpus
 from moola.errors import ConfigError
@@ -25,6 +26,7 @@ from moola.rundir.guard import frozen_differences
 from moola.rundir.layout import CHECKPOINT_NAME
 from moola.train.config import TrainConfig, recorded_config
 from moola.train.folds import FoldScores, FoldsResult, run_folds
+from moola.train.init import init_changed
 from moola.train.loop.result import TrainResult, folds_metrics
 from moola.train.loop.trainer import Trainer
 from moola.train.objectives import Objective
@@ -126,13 +128,18 @@ def run_training(
     else:
         settings = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(values)
     target = Path(out_dir) if out_dir is not None else _path(settings.out_dir)
-    held = claim_out_dir(target, lock_name) if claim and target is not None else nullcontext()
+    writes = current().rank == 0  # under torchrun only rank 0 holds and writes the folder
+    held = (
+        claim_out_dir(target, lock_name)
+        if claim and writes and target is not None
+        else nullcontext()
+    )
     with held:  # before training: a bad or busy folder fails now
         if settings.folds:
             return _run_folds(settings, target, windows, reporter)
         if trainer is None:
             trainer = _trainer(settings, target, windows, objective, auto=resume == AUTO)
-        return _run_split(trainer, target, resume, reporter)
+        return _run_split(trainer, target if writes else None, resume, reporter)
 
 
 def _run_split(
@@ -150,7 +157,15 @@ def _run_split(
     metrics = result.to_metrics(timing)
     written = Written()
     if target is not None:
-        written = write_split_outputs(target, metrics, trainer.save)
+
+        def save(folder: Path) -> Path:  # the objective's own files too, before metrics.json
+            path = trainer.save(folder)
+            trainer.objective.write_outputs(
+                trainer.model, trainer.data, trainer.config, trainer.step, folder
+            )
+            return path
+
+        written = write_split_outputs(target, metrics, save)
     return RunOutcome(
         trainer.config,
         metrics,
@@ -198,6 +213,7 @@ def _resumable(checkpoint: Path, requested: TrainConfig) -> bool:
     state = load_checkpoint(checkpoint)
     recorded = recorded_config(state["config"])
     same = not frozen_differences(recorded, requested.to_dict())
+    same = same and init_changed(state.get("init"), requested.init) is None
     return same and int(state["step"]) <= requested.steps
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from moola.balancing import Balancer, StepContext
+from moola.collective import SINGLE, Collective
 from moola.errors import ConfigError
 from moola.models.multitask import MultiTaskModel
 from moola.tasks import TaskSet
@@ -59,6 +60,8 @@ class EagerStep:
         *,
         grad_clip: float | None,
         bf16: bool = False,
+        freeze_trunk_steps: int = 0,
+        collective: Collective = SINGLE,
     ) -> None:
         self.model = model
         self.tasks = tasks
@@ -66,6 +69,10 @@ class EagerStep:
         self.optimizer = optimizer
         self.grad_clip = grad_clip
         self.bf16 = bf16
+        #: Steps before this one train the heads only (``--freeze-trunk-steps``).
+        self.freeze_trunk_steps = freeze_trunk_steps
+        #: The other processes of a data-parallel run (:mod:`moola.collective`).
+        self.collective = collective
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
 
     def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -88,7 +95,8 @@ class EagerStep:
             losses = self.tasks.losses(outputs, targets)
         if losses.dtype in (torch.float16, torch.bfloat16):
             losses = losses.float()  # balancers and accumulators work in at least float32
-        return losses, StepContext(self.model, trunk_out, 0, task_inputs)
+        ctx = StepContext(self.model, trunk_out, 0, task_inputs, collective=self.collective)
+        return losses, ctx
 
     def __call__(
         self, x: torch.Tensor, targets: Mapping[str, torch.Tensor], step: int
@@ -97,13 +105,28 @@ class EagerStep:
         losses, ctx = self.forward_losses(x, targets, split=self.balancer.uses_task_inputs)
         ctx.step = step
         weights = self.balancer.backward(losses, ctx)
+        if step < self.freeze_trunk_steps:
+            self.drop_trunk_gradients()
+        losses = losses.detach()
+        if self.collective.active:  # the whole batch's gradients and losses, on every rank
+            self.collective.mean_([p.grad for p in self.params if p.grad is not None])
+            losses = losses.clone()
+            self.collective.mean_([losses])
         grad_norm = self.clip_gradients()
         self.optimizer.step()
         if self.balancer.needs_losses_after_step:
             with torch.no_grad():
                 after, _ = self.forward_losses(x, targets)
             self.balancer.after_step(after)
-        return StepOutput(losses.detach(), weights, grad_norm)
+        return StepOutput(losses, weights, grad_norm)
+
+    def drop_trunk_gradients(self) -> None:
+        """Heads first: the trunk keeps its weights (and AdamW, which skips a parameter
+        without a gradient, neither moves nor decays it, nor starts its moments). The
+        balancer has measured the trunk's gradients already: its weights are those of an
+        unfrozen step, not of a trunk without gradients."""
+        for p in self.model.trunk_parameters():
+            p.grad = None
 
     def clip_gradients(self) -> torch.Tensor:
         """The global gradient norm (a device tensor), clipping to ``grad_clip`` if set."""

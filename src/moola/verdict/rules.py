@@ -34,6 +34,8 @@ METRIC_RULES: dict[str, MetricRule] = {
     "pointers": MetricRule("mae_bars", "baseline_mae_bars", False, "MAE", " bars"),
     "binary": MetricRule("f1", "baseline_f1", True, "span F1"),
     "countdown": MetricRule("mae_bars", "baseline_mae_bars", False, "MAE", " bars"),
+    # pretraining's masked objective: the hidden bars' inputs (moola.train.objectives.reconstruction)
+    "reconstruction": MetricRule("mae", "baseline_mae", False, "MAE"),
 }
 
 

@@ -172,7 +172,11 @@ def test_the_line_each_stage_prints() -> None:
 
 
 def test_the_summary_by_hand() -> None:
-    results = {"env": {"rc": 0, "seconds": 1.0}, "pytest": {"rc": 1, "seconds": 2.5, "error": "E"}}
+    results = {
+        "env": {"rc": 0, "seconds": 1.0},
+        "pytest": {"rc": 1, "seconds": 2.5, "error": "E"},
+        "pretrain": {"rc": 0, "seconds": 9.0, "note": "4000 windows/s"},  # a stage's figure
+    }
     assert render.summary_markdown(["pytest"], results) == (
         "# gpu-check: FAILED: pytest\n"
         "\n"
@@ -180,6 +184,7 @@ def test_the_summary_by_hand() -> None:
         "|---|---|---:|---|\n"
         "| env | ok | 1.0 |  |\n"
         "| pytest | FAILED (rc 1) | 2.5 | E |\n"
+        "| pretrain | ok | 9.0 | 4000 windows/s |\n"
     )
     assert render.summary_markdown([], {}).startswith("# gpu-check: all stages ok\n")
     summary = render.summary(Path("/o"), True, 4.5, ["pytest"], results)

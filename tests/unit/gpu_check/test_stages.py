@@ -20,7 +20,7 @@ def context(work: Path, name: str = "rows", dry_run: bool = True, **results: Res
 
 def test_the_table_names_each_stage_once_in_the_standard_order() -> None:
     names = [stage.name for stage in STAGES]
-    assert names == ["env", "pytest", "bench", *TRAIN_FLAGS, "rows"]
+    assert names == ["env", "pytest", "bench", *TRAIN_FLAGS, "pretrain", "rows"]
     assert all(stage.box_s > 0 and callable(stage.run) for stage in STAGES)
 
 
@@ -140,3 +140,41 @@ def test_the_env_stage_writes_json_and_text(tmp_path: Path) -> None:
     assert info["dry_run"] is True and "torch" in info and "nvidia_smi" in info
     assert (tmp_path / "env.txt").read_text().startswith(f"python: {info['python']}\n")
     assert result["rc"] == 0 and result["device"] == info.get("device", "cpu (dry run)")
+
+
+def test_the_pretrain_stage_runs_moola_pretrain_and_reports_windows_per_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake(cmd: list[str], log: Path, timeout: float, env: dict[str, str]) -> Result:
+        calls.append(cmd)
+        out = Path(cmd[cmd.index("--out") + 1])
+        out.mkdir()
+        document = {
+            "config": {"batch_size": 256},
+            "history": {"step": [100, 200]},
+            "tasks": {"reconstruction": {"learned": True}, "type": {"learned": False}},
+            "timing": {"fit_seconds": 12.8},
+        }
+        (out / "metrics.json").write_text(json.dumps(document))
+        return {"rc": 0, "timed_out": False, "seconds": 20.0}
+
+    monkeypatch.setattr(stages, "run_command", fake)
+    (tmp_path / "pretrain").mkdir()
+    (tmp_path / "pretrain" / "checkpoint.pt").write_bytes(b"an earlier run")
+    result = stages.stage_pretrain(context(tmp_path, "pretrain", dry_run=False))
+    cmd = calls[0]
+    assert cmd[1:4] == ["-m", "moola", "pretrain"]
+    assert cmd[cmd.index("--device") + 1] == "cuda" and cmd.count("--data") == 1
+    assert cmd[cmd.index("--data") + 1] == "synthetic:1000000"
+    assert cmd[cmd.index("--objective") + 1] == "both"
+    assert not (tmp_path / "pretrain" / "checkpoint.pt").exists()
+    # 200 steps x 256 windows / 12.8 s = 4000 windows per second
+    assert result["windows_per_second"] == pytest.approx(4000.0)
+    assert result["note"] == "4000 windows/s (200 steps of 256, 12.8 s)"
+    assert result["learned"] == {"reconstruction": True, "type": False}
+    stages.stage_pretrain(context(tmp_path, "pretrain", dry_run=True))
+    dry = calls[1]
+    assert dry[dry.index("--device") + 1] == "cpu" and dry.count("--data") == 1
+    assert dry[dry.index("--data") + 1] == "synthetic:20000"

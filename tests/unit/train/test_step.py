@@ -76,3 +76,53 @@ def test_split_and_plain_paths_give_identical_gradients(name: str, step: int) ->
     assert g_split.keys() == g_plain.keys()
     for key in g_plain:
         torch.testing.assert_close(g_split[key], g_plain[key], rtol=1e-9, atol=1e-15, msg=key)
+
+
+def test_a_frozen_trunk_keeps_its_weights_while_the_balancer_measures_it_as_usual() -> None:
+    """--freeze-trunk-steps: for N steps only the heads move (AdamW starts no trunk moments);
+    trunknorm's weights are measured on the trunk's real gradients, so on the first step they
+    equal an unfrozen step's, and stay finite; after N steps the trunk trains."""
+    from moola.train import Trainer
+    from tests.helpers.configs import tiny_config
+
+    frozen = Trainer(tiny_config(steps=3, freeze_trunk_steps=3, log_every=1))
+    free = Trainer(tiny_config(steps=1, log_every=1))
+    start = {k: v.clone() for k, v in frozen.model.state_dict().items()}
+    trunk = {name for name, _ in frozen.model.lstm.named_parameters()}
+    frozen.fit()
+    free.fit()
+    state = frozen.model.state_dict()
+    for name in trunk:
+        assert torch.equal(state[f"lstm.{name}"], start[f"lstm.{name}"]), name
+        assert not frozen.optimizer.state[getattr(frozen.model.lstm, name)]
+    assert not torch.equal(state["type_head.1.weight"], start["type_head.1.weight"])
+    weights = torch.tensor(frozen.history.weights["type"])
+    assert torch.isfinite(weights).all() and (weights > 0).all()
+    for name in frozen.tasks.names:
+        assert frozen.history.weights[name][0] == free.history.weights[name][0], name
+    frozen.config = tiny_config(steps=4, freeze_trunk_steps=3, log_every=1)  # one step more
+    frozen.fit()
+    assert not torch.equal(frozen.model.lstm.weight_ih_l0, start["lstm.weight_ih_l0"])
+
+
+def test_freezing_or_torchrun_with_cuda_graphs_and_unbalanced_torchrun_are_refused() -> None:
+    from moola.collective import Collective
+    from moola.errors import ConfigError
+    from moola.train.setup import build_step
+    from tests.helpers.configs import tiny_config
+
+    class TwoRanks(Collective):
+        world = 2
+
+    tasks = make_tasks()
+    model = JadeCompact(JadeConfig(n_features=7, hidden_size=6, projection_dim=5))
+    cpu = torch.device("cpu")
+    cases = [
+        (tiny_config(steps=1, graph=True, freeze_trunk_steps=3), Collective(), "--graph"),
+        (tiny_config(steps=1, graph=True), TwoRanks(), "torchrun"),
+        (tiny_config(steps=1, balancer="pcgrad"), TwoRanks(), "'pcgrad' balancer does not run"),
+    ]
+    for config, collective, needle in cases:
+        balancer = make_balancer(config.balancer, tasks)
+        with pytest.raises(ConfigError, match=needle):
+            build_step(config, model, tasks, balancer, cpu, collective)

@@ -36,6 +36,8 @@ class TrainResult:
     warnings: list[dict[str, str]] = field(default_factory=list)
     #: The batch size the steps used (the config's, or the training windows when fewer).
     batch_size_used: int | None = None
+    #: What ``--init`` loaded, and the recipe of those weights (None: a random start).
+    init: dict[str, Any] | None = None
 
     def judge(self, name: str, evaluation: Evaluation) -> dict[str, Any]:
         """The verdict record of one head on one evaluation (final or best weights)."""
@@ -125,6 +127,8 @@ class TrainResult:
             "summary": self.summary(),
             "warnings": [dict(w) for w in self.warnings],
         }
+        if self.init is not None:
+            document["init"] = dict(self.init)
         if timing is not None:
             document["timing"] = dict(timing)
         return document

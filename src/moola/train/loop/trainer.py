@@ -27,12 +27,13 @@ from moola.rundir.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from moola.rundir.guard import DATA_FORMAT, check_resume, check_same_data
+from moola.rundir.guard import DATA_FORMAT, ResumeMismatchError, check_resume, check_same_data
 from moola.rundir.judging import Judging, priors_of, save_judging
 from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME, JUDGING_NAME
 from moola.seeding import rng_state, set_rng_state
 from moola.threads import AutoThreads
 from moola.train.config import TrainConfig, recorded_config
+from moola.train.init import init_changed
 from moola.train.loop.best import BestRecord, BestTracker, copy_weights
 from moola.train.loop.history import History, LossMeter
 from moola.train.loop.overfit import find_overfits, overfit_warning
@@ -84,8 +85,10 @@ class Trainer:
         windows: OHLCWindows | Corpus | None = None,
         run: Run | None = None,
         objective: Objective | None = None,
+        load_init: bool = True,
     ) -> None:
-        run = run if run is not None else build_run(config, windows=windows, objective=objective)
+        if run is None:
+            run = build_run(config, windows=windows, objective=objective, load_init=load_init)
         self.config = config = run.config
         self.run = run
         self.device = run.device
@@ -97,6 +100,10 @@ class Trainer:
         self.train_step = run.train_step
         self.optimizer = run.optimizer
         self.feature_names = run.data.feature_names
+        #: What ``--init`` loaded (metrics.json ``init``; the resume guard checks its digest).
+        self.init_record = run.init
+        #: The other processes of a data-parallel run: each draws its shard of every batch.
+        self.collective = run.collective
         #: None: --threads fixes the count; else it follows the machine's load (moola.threads)
         self.auto_threads = AutoThreads() if config.threads is None else None
         #: The weights the run starts from (``judging.pt``: the verdict's initial loss). A
@@ -106,6 +113,11 @@ class Trainer:
         #: as ``metrics.json`` ``warnings`` entries; the end adds an overfit.
         self.warnings: list[dict[str, str]] = list(run.data.warnings)
         self.batch_size = min(config.batch_size, len(run.data.train))
+        if self.batch_size % self.collective.world:
+            raise ConfigError(
+                f"batch size {self.batch_size} does not split evenly over "
+                f"{self.collective.world} processes; use a multiple of {self.collective.world}"
+            )
         if self.batch_size < config.batch_size:
             self.warnings.append(batch_warning(config.batch_size, self.batch_size))
         self.best_tracker = BestTracker(run.data.prior_losses)
@@ -130,14 +142,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def batch_indices(self, step: int) -> torch.Tensor:
-        """:func:`batch_indices` at ``step``, the epoch's permutation made once per epoch
-        (a permutation of millions of rows costs seconds; a step, milliseconds)."""
+        """This process's rows of the batch at ``step`` (:func:`batch_indices`, the epoch's
+        permutation made once per epoch: a permutation of millions of rows costs seconds, a
+        step milliseconds): all of it, or under ``torchrun`` its rank's contiguous shard (the
+        shards together are the one-process batch)."""
         n, size = len(self.data.train), self.batch_size
         epoch, position = divmod(step, n // size)
         if self._epoch is None or self._epoch[0] != epoch:
             self._epoch = (epoch, epoch_order(n, self.config.seed, epoch))
-        order = self._epoch[1]
-        return order[position * size : (position + 1) * size].to(self.device)
+        rows = self._epoch[1][position * size : (position + 1) * size].to(self.device)
+        if not self.collective.active:
+            return rows
+        share = self.batch_size // self.collective.world
+        return rows[self.collective.rank * share : (self.collective.rank + 1) * share]
 
     def evaluate(self) -> Evaluation:
         """The objective's evaluation of the current weights on the validation part."""
@@ -204,7 +221,8 @@ class Trainer:
             ):
                 assert folder is not None
                 self.rng = rng_state()
-                self.save(folder)
+                if self.collective.rank == 0:  # every rank holds the same state
+                    self.save(folder)
         self.rng = rng_state()
         final = self.evaluate()
         self.history.validation.append({"step": self.step, **final.losses})
@@ -232,6 +250,7 @@ class Trainer:
             split=self.data.split.info.to_dict(),
             warnings=self.warnings + ([] if overfit is None else [overfit]),
             batch_size_used=self.batch_size,
+            init=self.init_record,
         )
 
     def patience_exhausted(self) -> bool:
@@ -272,6 +291,7 @@ class Trainer:
             "feature_names": list(self.feature_names),
             "fingerprint": self.data.fingerprint,
             "data_format": DATA_FORMAT,
+            "init": self.init_record,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
             "best_tracker": self.best_tracker.state_dict(),
@@ -307,6 +327,7 @@ class Trainer:
         self.rng = rng
         self.best_tracker.load_state_dict(state["best_tracker"])
         self.best_record = self.best_tracker.best
+        self.init_record = state.get("init")
 
     def save(self, folder: str | Path) -> Path:
         """Write ``checkpoint.pt`` (and ``best.pt`` when a best step is known, and
@@ -348,6 +369,7 @@ class Trainer:
             config=self.config.to_dict(),
             model_config=self.objective.model_settings(self.model),
             feature_names=self.feature_names,
+            objective=self.objective.name,
         )
 
     @classmethod
@@ -370,6 +392,9 @@ class Trainer:
             raise CheckpointError(f"checkpoint {path} has a bad config: {exc}") from None
         config = TrainConfig.from_dict({**saved.to_dict(), **overrides})
         check_resume(saved.to_dict(), config.to_dict(), state["step"], path)
+        changed = init_changed(state.get("init"), config.init)
+        if changed is not None:
+            raise ResumeMismatchError(f"cannot resume {path}: {changed}")
         objective = objective if objective is not None else build_objective(config)
         saved_objective = state.get("objective", "supervised")  # older checkpoints: supervised
         if saved_objective != objective.name:
@@ -377,7 +402,7 @@ class Trainer:
                 f"checkpoint {path} was trained on the {saved_objective!r} objective, not "
                 f"{objective.name!r}; resume it with the objective it started with"
             )
-        trainer = cls(config, windows=windows, objective=objective)
+        trainer = cls(config, windows=windows, objective=objective, load_init=False)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
         legacy = int(state.get("data_format", 1)) < DATA_FORMAT
         actual = trainer.data.fingerprint

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -174,6 +175,13 @@ class Objective(ABC):
     @abstractmethod
     def evaluate(self, model: MultiTaskModel, data: RunData) -> Evaluation:
         """Every task's validation loss (natural units) and metrics beside its prior's."""
+
+    def write_outputs(
+        self, model: MultiTaskModel, data: RunData, config: TrainConfig, step: int, folder: Path
+    ) -> list[Path]:
+        """Files this objective adds to a finished run's folder, written before
+        ``metrics.json`` (pretraining: ``pretrained.pt``); none by default."""
+        return []
 
     def model_settings(self, model: MultiTaskModel) -> dict[str, Any]:
         """The model's configuration as plain data (``best.pt`` records it)."""
