@@ -190,3 +190,18 @@ def test_covered_bars_merges_overlapping_and_touching_windows() -> None:
         want[s : s + 4] = True
     assert np.array_equal(got, want)
     assert not covered_bars(np.zeros(0, dtype=np.int64), 4, 10).any()
+
+
+def test_a_cached_stores_seen_bars_are_read_from_its_file_not_mapped(tmp_path: Path) -> None:
+    """A cached store's bars are hashed from its file (read, so a scan of every bar leaves no
+    mapped pages in the process), and give the bars the map gives, and the same hashes."""
+    bars = random_walk_series(700, seed=8)
+    path = tmp_path / "bars.npy"
+    np.save(path, bars)
+    rule = LabelRule(window=40, stride=2)
+    cached = corpus_of_file(path, window=40, stride=2, cache=True)
+    assert cached.store.bars_file is not None and cached.store.bars_file.is_file()
+    assert np.array_equal(cached.store.bar_rows(5, 300), np.asarray(cached.store.bars[5:300]))
+    assert np.array_equal(cached.store.bar_rows(650, 10_000), bars[650:])
+    rows = np.arange(0, len(cached), 3)
+    assert np.array_equal(cached.seen_bars(rows), record_bars(label_series(bars, rule), rows))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +31,7 @@ import torch
 
 from moola.data.features.candles import FeatureSettings
 from moola.data.features.move import DRIFT_LIMIT
+from moola.data.store.arrays import read_rows
 from moola.data.store.layout import window_view
 from moola.data.store.plan import ColumnPlan
 from moola.errors import InputValidationError
@@ -141,6 +143,9 @@ class SeriesStore:
         self.table = table
         self._fingerprint = fingerprint
         self.info = info
+        #: The file ``bars`` is mapped from (a cached store; None in memory): what
+        #: :meth:`bar_rows` reads.
+        self.bars_file: Path | None = None
         self.device = torch.device("cpu")
         self._block = _tensor(block)
         self._anchors = _tensor(anchors) if anchors is not None else None
@@ -192,6 +197,16 @@ class SeriesStore:
     @property
     def n_bars(self) -> int:
         return int(self.offsets[-1])
+
+    def bar_rows(self, start: int, stop: int) -> np.ndarray:
+        """The OHLC of bars ``start..stop-1`` (``series`` inputs only): read from the cache
+        file when the store is mapped, so that scanning every bar does not bring the whole
+        file into the process (:func:`moola.data.store.arrays.read_rows`)."""
+        if self.bars is None:
+            raise InputValidationError("this store keeps no OHLC (window inputs)")
+        if self.bars_file is not None and self.bars_file.is_file():
+            return read_rows(self.bars_file, start, stop)
+        return np.asarray(self.bars[start:stop])
 
     @property
     def n_windows(self) -> int:
