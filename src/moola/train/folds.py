@@ -32,7 +32,6 @@ from moola.data import OHLCWindows, WindowDataset
 from moola.data.splits import fold_indices, overlap_run, timeline
 from moola.models.forward import forward_eval
 from moola.train.config import TrainConfig
-from moola.train.loop.best import copy_weights
 from moola.train.loop.trainer import Trainer
 from moola.train.objectives import load_data
 from moola.verdict import (
@@ -109,7 +108,7 @@ def score_fold(
         ),
         windows=windows.subset(train_idx),
     )
-    initial_weights = copy_weights(trainer.model)
+    initial_weights = trainer.initial_weights  # untrained, also under --init
     result = trainer.fit()
     if result.best is not None:
         trainer.model.load_state_dict(result.best.weights)
