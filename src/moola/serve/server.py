@@ -4,6 +4,7 @@ anything starts, and port 0 (any free port) tells the caller which port it got."
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -41,9 +42,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: Any, *, log_level: str = "info", access_log: bool = True) -> uvicorn.Server:
+class _Server(uvicorn.Server):
+    """uvicorn's server, remembering a Ctrl-C: uvicorn re-raises the signal after its
+    graceful stop, but not on every path (a signal while it starts or stops), so that
+    :func:`serve` can make a Ctrl-C exit like one whichever path uvicorn took."""
+
+    interrupted = False
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig == signal.SIGINT:
+            self.interrupted = True
+        super().handle_exit(sig, frame)
+
+
+def make_server(app: Any, *, log_level: str = "info", access_log: bool = True) -> _Server:
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on")
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def url_of(sock: socket.socket) -> str:
@@ -52,8 +66,12 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(app: Any, sock: socket.socket, *, access_log: bool = True) -> None:
-    """Serve ``app`` on ``sock`` until interrupted (Ctrl-C or SIGTERM: a graceful stop)."""
-    make_server(app, access_log=access_log).run(sockets=[sock])
+    """Serve ``app`` on ``sock`` until interrupted (Ctrl-C or SIGTERM: a graceful stop).
+    A Ctrl-C ends in :class:`KeyboardInterrupt` (moola's exit 130) after the stop."""
+    server = make_server(app, access_log=access_log)
+    server.run(sockets=[sock])
+    if server.interrupted:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

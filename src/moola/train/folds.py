@@ -34,7 +34,6 @@ from moola.data.splits import fold_indices, fold_timeline, overlap_run
 from moola.data.splits import timeline as timeline  # re-exported (older imports)
 from moola.models.forward import forward_eval
 from moola.train.config import TrainConfig
-from moola.train.loop.best import copy_weights
 from moola.train.loop.trainer import Trainer
 from moola.train.objectives.base import EVAL_CHUNK
 from moola.train.objectives.labelled import LabelledPart
@@ -113,7 +112,7 @@ def score_fold(
         ),
         windows=corpus.subset(train_idx),
     )
-    initial_weights = copy_weights(trainer.model)
+    initial_weights = trainer.initial_weights  # untrained, also under --init
     result = trainer.fit()
     if result.best is not None:
         trainer.model.load_state_dict(result.best.weights)

@@ -47,6 +47,10 @@ class Run:
     train_step: EagerStep
     #: What ``--init`` loaded (None: a random initialisation, or a resumed run's own weights).
     init: dict[str, Any] | None = None
+    #: The seeded random weights ``--init`` replaced (None without ``--init``): the verdict's
+    #: "below its initial loss" is measured from them, so that a pretrained start is held to
+    #: the same untrained reference as a run from scratch.
+    untrained: dict[str, torch.Tensor] | None = None
     #: The other processes of a data-parallel run (:mod:`moola.collective`).
     collective: Collective = field(default=SINGLE)
 
@@ -130,8 +134,9 @@ def build_run(
     objective = objective if objective is not None else build_objective(config)
     data = objective.build_data(config, device, windows=windows)
     model = objective.build_model(config, data.n_features, device)
-    init = None
+    init = untrained = None
     if config.init is not None and load_init:
+        untrained = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         sizes = objective.model_settings(model)
         init = load_model_init(model, config.init, data.feature_names, sizes)
     if collective.active:
@@ -140,4 +145,4 @@ def build_run(
                 collective.agree_(tensor)
     balancer = build_balancer(config, objective.tasks, device)
     step = build_step(config, model, objective.tasks, balancer, device, collective)
-    return Run(config, device, objective, data, model, balancer, step, init, collective)
+    return Run(config, device, objective, data, model, balancer, step, init, untrained, collective)

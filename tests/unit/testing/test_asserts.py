@@ -146,7 +146,7 @@ def test_assert_learns_at_the_margin() -> None:
     with pytest.raises(AssertionError) as info:
         assert_learns("t", initial=2.0, final=0.9501, baseline=1.0)
     assert str(info.value) == (
-        "task 't' did not learn: loss 0.95x prior (needs <= 0.95x); no metric to check"
+        "task 't' did not learn: loss 0.9501x prior (needs <= 0.95x); no metric to check"
     )
     assert_learns("t", initial=2.0, final=0.5, baseline=1.0, margin=0.5)
     with pytest.raises(AssertionError, match=r"needs <= 0\.50x"):

@@ -143,3 +143,21 @@ def load_pretrained_digest(folder: Path) -> str:
     import hashlib
 
     return hashlib.sha256((folder / "pretrained.pt").read_bytes()).hexdigest()
+
+
+def test_the_verdicts_initial_loss_is_the_untrained_models_also_under_init(export: Path) -> None:
+    """A pretrained start is held to the reference a run from scratch has: "below its initial
+    loss" means below the seeded *untrained* weights' loss (the ones --init replaced), not
+    below the pretrained start's, which init["start"] records instead."""
+    scratch = Trainer(tiny_config(steps=1)).fit()
+    trainer = Trainer(tiny_config(steps=1, init=str(export)))
+    fresh = Trainer(tiny_config(steps=1))
+    for name, tensor in fresh.model.state_dict().items():
+        assert torch.equal(trainer.initial_weights[name], tensor.cpu()), name
+    result = trainer.fit()
+    assert result.initial.losses == scratch.initial.losses
+    start = result.init["start"] if result.init else None
+    assert start is not None and set(start) == set(scratch.initial.losses)
+    assert start != scratch.initial.losses  # the loaded weights predict otherwise
+    summary = result.task_summary()
+    assert {n: t["initial"] for n, t in summary.items()} == scratch.initial.losses

@@ -106,9 +106,12 @@ class Trainer:
         self.collective = run.collective
         #: None: --threads fixes the count; else it follows the machine's load (moola.threads)
         self.auto_threads = AutoThreads() if config.threads is None else None
-        #: The weights the run starts from (``judging.pt``: the verdict's initial loss). A
-        #: resumed run rebuilds the same ones (seeded), before its checkpoint is loaded.
-        self.initial_weights = copy_weights(self.model)
+        #: The untrained, seeded weights (``judging.pt``: the verdict's initial loss). With
+        #: ``--init`` they are the random ones the pretrained weights replaced (loading draws
+        #: nothing from the RNG); a resumed run rebuilds the same ones before its checkpoint.
+        self.initial_weights = (
+            run.untrained if run.untrained is not None else copy_weights(self.model)
+        )
         #: What the run noticed before training (a small validation set, a clamped batch),
         #: as ``metrics.json`` ``warnings`` entries; the end adds an overfit.
         self.warnings: list[dict[str, str]] = list(run.data.warnings)
@@ -160,6 +163,20 @@ class Trainer:
         """The objective's evaluation of the current weights on the validation part."""
         return self.objective.evaluate(self.model, self.data)
 
+    def evaluate_initial(self) -> Evaluation:
+        """The untrained weights' evaluation (the verdict's initial losses). With ``--init``
+        the loaded weights are evaluated too, into ``init["start"]``: what pretraining alone
+        gave on this validation part, before any step on this run's data."""
+        if self.init_record is None:
+            return self.evaluate()
+        self.init_record["start"] = dict(self.evaluate().losses)
+        loaded = copy_weights(self.model)
+        self.model.load_state_dict(self.initial_weights)
+        try:
+            return self.evaluate()
+        finally:
+            self.model.load_state_dict(loaded)
+
     def fit(
         self,
         progress: ProgressCallback | None = None,
@@ -177,7 +194,7 @@ class Trainer:
             raise ConfigError("checkpoint_every needs a folder: set out_dir (--out)")
         set_rng_state(self.rng)
         if self.initial is None:
-            self.initial = self.evaluate()
+            self.initial = self.evaluate_initial()
         self.model.train()
         natural = self.tasks.to_natural(torch.ones(len(self.tasks), device=self.device))
         stopped_early = self.patience_exhausted()
