@@ -16,6 +16,7 @@ from moola.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from moola.data import OHLCWindows
+    from moola.data.corpus import Corpus
     from moola.train.objectives import RunData
 
 
@@ -70,7 +71,9 @@ def run_config(config: DiagnoseConfig, state: dict[str, Any] | None) -> TrainCon
         raise CheckpointError(f"checkpoint {config.checkpoint} has a bad config: {exc}") from None
 
 
-def diagnose(config: DiagnoseConfig, *, windows: OHLCWindows | None = None) -> dict[str, Any]:
+def diagnose(
+    config: DiagnoseConfig, *, windows: OHLCWindows | Corpus | None = None
+) -> dict[str, Any]:
     """Probe each task's share of the trunk gradient under ``config.balancer``, on the first
     training batch of the run, through the train step's own forward pass.
 

@@ -4,9 +4,17 @@ Run as ``python -m tests.benchmarks.capped_store BARS.npy STEPS`` with ``MOOLA_C
 the parent caps its memory (test_store_memory.py). It opens the store of the series (built
 on the first run, memory-mapped from the cache on the next), then draws ``STEPS`` batches of
 32 windows at random among every stride-1 window, labels them on the fly with ``moola
-label``'s rule, and takes an AdamW step of the default model on them. It prints one JSON
-line: timings, and the peak memory figures the kernel kept (VmHWM: peak resident set;
-VmPeak: peak address space) and the peak anonymous resident memory, sampled every 20 ms.
+label``'s rule, and takes an AdamW step of the default model on them.
+
+``python -m tests.benchmarks.capped_store BARS.npy STEPS train STRIDE`` trains the way
+``moola train --data BARS.npy --stride STRIDE`` does instead: ``run_training`` on the raw
+bars, cut every STRIDE bars and labelled on the fly into the labelled store (built into the
+cache), its purged split, priors and verdict (1 % of the bars held out, evaluated at the
+start and the end).
+
+Either prints one JSON line: timings, and the peak memory figures the kernel kept (VmHWM:
+peak resident set; VmPeak: peak address space) and the peak anonymous resident memory,
+sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ def status_mb(key: str) -> int:
     return -1
 
 
-def main(path: str, steps: int) -> None:
+def sampled_peak() -> list[int]:
+    """The peak anonymous resident memory (MB), kept up to date by a sampling thread."""
     peak_anon = [0]
 
     def sample() -> None:
@@ -34,6 +43,51 @@ def main(path: str, steps: int) -> None:
             time.sleep(0.02)
 
     threading.Thread(target=sample, daemon=True).start()
+    return peak_anon
+
+
+def train(path: str, steps: int, stride: int) -> None:
+    """``moola train --data BARS.npy --stride STRIDE --steps STEPS`` in this process."""
+    peak_anon = sampled_peak()
+    from moola.train.run import run_training
+
+    started = time.perf_counter()
+    outcome = run_training(
+        {
+            "data": path,
+            "stride": stride,
+            "steps": steps,
+            "val_fraction": 0.01,
+            "eval_every": 0,
+            "telemetry_every": 0,
+            "log_every": 1,
+            "threads": 1,
+            "progress": False,
+            "out_dir": None,
+        }
+    )
+    seconds = time.perf_counter() - started
+    assert outcome.trainer is not None
+    data = outcome.trainer.data
+    print(
+        json.dumps(
+            {
+                "windows": len(data.train) + len(data.val) + data.split.info.n_purged,
+                "train": len(data.train),
+                "val": len(data.val),
+                "steps": outcome.trainer.step,
+                "seconds": round(seconds, 1),
+                "VmHWM_MB": status_mb("VmHWM:"),
+                "VmPeak_MB": status_mb("VmPeak:"),
+                "peak_RssAnon_MB": peak_anon[0],
+            }
+        ),
+        flush=True,
+    )
+
+
+def main(path: str, steps: int) -> None:
+    peak_anon = sampled_peak()
     import numpy as np
     import torch
 
@@ -95,4 +149,7 @@ def main(path: str, steps: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    if len(sys.argv) > 3 and sys.argv[3] == "train":
+        train(sys.argv[1], int(sys.argv[2]), int(sys.argv[4]))
+    else:
+        main(sys.argv[1], int(sys.argv[2]))

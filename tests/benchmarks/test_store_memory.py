@@ -4,7 +4,9 @@ The series is a seeded random walk of 10,000,000 bars saved as a (T, 4) float64 
 (320 MB). A child process (tests/benchmarks/capped_store.py) runs under a hard cap, builds
 the series' store into ``MOOLA_CACHE`` (about 1 GB of memory-mapped files: 14 float32 features,
 the close and range EMA, and the OHLC per bar), then trains the default model on batches of
-stride-1 windows drawn from it; a second child opens the store again (no rebuild).
+stride-1 windows drawn from it; a second child opens the store again (no rebuild); a third
+trains through ``run_training`` on the raw bars, as ``moola train --data bars.npy --stride 15``
+does (labelled on the fly into its own cached store; split, priors, verdict).
 
 **The cap is RLIMIT_DATA = 2 GiB**, set with ``resource.setrlimit`` before the child starts.
 Measured here (BENCHMARKS.md, "Series store"): it caps everything the process allocates
@@ -36,6 +38,8 @@ from moola.data.signal_free import random_walk_series
 BARS = 10_000_000
 CAP_BYTES = 2 << 30
 STEPS = 30
+#: The stride of the run_training child (moola train's default): 666,660 labelled windows.
+TRAIN_STRIDE = 15
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -49,12 +53,15 @@ def _env(cache: Path) -> dict[str, str]:
     }
 
 
-def capped_run(series: Path, cache: Path, limit: int = resource.RLIMIT_DATA) -> dict:
+def capped_run(
+    series: Path, cache: Path, limit: int = resource.RLIMIT_DATA, *, train_stride: int = 0
+) -> dict:
     def cap() -> None:
         resource.setrlimit(limit, (CAP_BYTES, CAP_BYTES))
 
+    mode = ["train", str(train_stride)] if train_stride else []
     done = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.capped_store", str(series), str(STEPS)],
+        [sys.executable, "-m", "tests.benchmarks.capped_store", str(series), str(STEPS), *mode],
         env=_env(cache),
         preexec_fn=cap,
         capture_output=True,
@@ -77,3 +84,8 @@ def test_ten_million_bars_train_under_a_two_gigabyte_cap(tmp_path: Path) -> None
     for run in (built, reopened):
         assert run["VmHWM_MB"] <= CAP_BYTES >> 20, run
     assert reopened["open_s"] < built["open_s"] / 5
+    # the raw bars through run_training, as `moola train --data bars.npy` (labelled on the fly)
+    trained = capped_run(series, tmp_path / "cache", train_stride=TRAIN_STRIDE)
+    print(f"run_training: {trained}")
+    assert trained["windows"] == (BARS - 105) // TRAIN_STRIDE + 1
+    assert trained["steps"] == STEPS and trained["VmHWM_MB"] <= CAP_BYTES >> 20, trained

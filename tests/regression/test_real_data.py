@@ -60,9 +60,22 @@ def test_the_honest_verdict_on_eurusd_with_the_defaults() -> None:
     verdicts. This test asserts what holds on both: pointers and binary learned; type and
     countdown beat their prior's loss by the 5% margin and their prior's metric, whatever
     their intervals say; and every head's verdict is the rule applied to its own figures.
+
+    These figures are the original's per-window inputs (``inputs="window"``), which this
+    test keeps so that they stay comparable. The default since issue 27 is ``series``
+    inputs, which on EURUSD's overlapping stride-15 windows are other inputs: there seed 0's
+    binary head misses its prior's span F1 (0.448 against 0.486) while seeds 1 and 2 learn
+    it, and type and countdown learn on more seeds (QUALITY.md, table 4).
     """
     real_series("EURUSD")  # skip without the backtesting package
-    config = TrainConfig(data="backtesting:EURUSD", seed=0, threads=1, out_dir=None, progress=False)
+    config = TrainConfig(
+        data="backtesting:EURUSD",
+        seed=0,
+        threads=1,
+        out_dir=None,
+        progress=False,
+        inputs="window",
+    )
     summary = Trainer(config).fit().task_summary()
     whys = {name: t["why"] for name, t in summary.items()}
     assert summary["pointers"]["learned"] and summary["binary"]["learned"], whys

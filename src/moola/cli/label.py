@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from typing import Any
 
 from moola.cli.common import add_command
@@ -33,20 +34,30 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola.data import LABEL_NAMES, LabelRule, label_file, save_parquet
+    import numpy as np
+
+    from moola.data import LABEL_NAMES, LabelRule, read_bars
+    from moola.data.files import WRITE_GROUP_ROWS, save_parquet_batches
+    from moola.data.labeling import label_batches
     from moola.outfile import check_out_file
 
     check_out_file(args.out, ".parquet")  # before labelling: a .csv name would hold parquet
     rule = LabelRule(window=args.window, stride=args.stride)
-    if len(args.series) == 1:
-        windows = label_file(args.series[0], rule)
-    else:  # pooled series: a series id beside start_bar (moola.data.sources.label_files)
-        from moola.data.sources import label_files
+    pooled = len(args.series) > 1  # a series id per file beside start_bar (moola.data.pooled)
+    counts = np.zeros(len(LABEL_NAMES), dtype=np.int64)
 
-        windows = label_files(args.series, rule)
-    save_parquet(windows, args.out)
-    counts = ", ".join(
-        f"{name} {int((windows.label == i).sum())}" for i, name in enumerate(LABEL_NAMES)
-    )
-    print(f"moola label: wrote {len(windows)} windows to {args.out} ({counts})")
+    def batches() -> Iterator[Any]:
+        # file by file, a few thousand windows at a time: at any stride, one file's bars and
+        # one batch of windows are all that is held
+        for i, source in enumerate(args.series):
+            bars = read_bars(source, window=rule.window)
+            for batch in label_batches(
+                bars, rule, series=i if pooled else None, rows=WRITE_GROUP_ROWS
+            ):
+                counts[:] += np.bincount(batch.label, minlength=len(LABEL_NAMES))
+                yield batch
+
+    written = save_parquet_batches(args.out, batches())
+    summary = ", ".join(f"{name} {int(counts[i])}" for i, name in enumerate(LABEL_NAMES))
+    print(f"moola label: wrote {written} windows to {args.out} ({summary})")
     return 0

@@ -102,6 +102,9 @@ class _Reporter:
         threads = _torch_threads()
         following = " (following the load)" if config.threads is None else ""
         resumed = f" (resumed at step {plan.resumed_at})" if plan.resumed_at else ""
+        from moola.data.store import resolve_semantics
+
+        inputs = resolve_semantics(config.inputs, config.features)
         batch = f"{trainer.batch_size}"
         if trainer.batch_size != config.batch_size:
             batch += f" (--batch-size {config.batch_size} is more than the training windows)"
@@ -109,7 +112,8 @@ class _Reporter:
             "train",
             f"{config.balancer} balancer, {config.steps} steps, batch {batch}, "
             f"device {trainer.device}, data {config.data}, features {config.features} "
-            f"({len(trainer.feature_names)}), CPU threads {threads}{following}{resumed}",
+            f"({len(trainer.feature_names)}, {inputs} inputs), CPU threads {threads}"
+            f"{following}{resumed}",
         )
         say("train", trainer.data.split.info.describe())
         self.warn(trainer.warnings)

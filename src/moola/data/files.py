@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ import numpy as np
 
 from moola.atomic import atomic_write
 from moola.data.series_checks import check_oldest_first, date_column, header_hint
-from moola.data.windows import DEFAULT_WINDOW, LABEL_NAMES, OHLCWindows
+from moola.data.windows import (
+    DEFAULT_WINDOW,
+    LABEL_NAMES,
+    OHLCWindows,
+    validate_labels,
+    validate_ohlc,
+)
 from moola.errors import DataValidationError
 
 #: Columns of the original parquet schema (one row per window).
@@ -189,13 +196,120 @@ def load_parquet(path: str | os.PathLike[str], *, window: int = DEFAULT_WINDOW) 
 READ_BATCH_ROWS = 4096
 
 
-def _batches(parquet: Any, pa: Any) -> Iterator[Any]:
+def _batches(parquet: Any, pa: Any, *, rows: int = READ_BATCH_ROWS) -> Iterator[Any]:
     """The ``features`` column of a parquet file, batch by batch."""
     try:
-        for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=["features"]):
+        for batch in parquet.iter_batches(batch_size=rows, columns=["features"]):
             yield batch.column(0)
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"could not read the 'features' column: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class WindowColumns:
+    """The small columns of a windows file: everything but the prices, checked."""
+
+    label: np.ndarray  # (N,) int64 class ids
+    expansion_start: np.ndarray  # (N,) int64
+    expansion_end: np.ndarray  # (N,) int64
+    start_bar: np.ndarray | None  # (N,) int64, when the file has it
+    series: np.ndarray | None  # (N,) int64, when the file has it (with start_bar)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def read_window_columns(path: str | os.PathLike[str], *, window: int) -> WindowColumns:
+    """The labels (and ``start_bar``, ``series``) of a windows parquet file, without its
+    prices: what a store built bar by bar from the file needs first. Checked as
+    :func:`load_parquet` checks them; errors name the file and the row."""
+    pa, _, pq = import_pyarrow()
+    path = Path(path)
+    try:
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        table = parquet.read(columns=[c for c in names if c != "features"])
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
+    try:
+        _check_columns(list(names), table.num_rows)
+        columns = _small_columns(table, pa)
+        validate_labels(
+            columns.label,
+            columns.expansion_start,
+            columns.expansion_end,
+            window,
+            n_classes=len(LABEL_NAMES),
+        )
+        # the container's own checks of start_bar and series (no prices needed)
+        OHLCWindows(
+            ohlc=np.empty((len(columns), 0, 4)),
+            label=columns.label,
+            expansion_start=columns.expansion_start,
+            expansion_end=columns.expansion_end,
+            start_bar=columns.start_bar,
+            series=columns.series,
+        )
+    except DataValidationError as exc:
+        raise DataValidationError(f"{path}: {exc}") from exc
+    return columns
+
+
+def iter_window_bars(
+    path: str | os.PathLike[str], *, window: int, rows: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The prices of a windows parquet file, ``rows`` windows at a time: (first row,
+    (n, K, 4) float64 bars), each batch checked (shape, numbers, possible OHLC) with errors
+    that name the file, the row and the bar. Only one batch is ever held (Arrow's buffers
+    included, when the file was written in row groups of at most a few thousand rows, as
+    :func:`save_parquet` writes them)."""
+    pa, pc, pq = import_pyarrow()
+    path = Path(path)
+    try:
+        parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"could not read {str(path)!r} as parquet: {exc}") from exc
+    row0 = 0
+    for column in _batches(parquet, pa, rows=rows or READ_BATCH_ROWS):
+        try:
+            bars = _read_features_column(column, window, pa, pc, row0=row0)
+        except DataValidationError as exc:
+            raise DataValidationError(f"{path}: {exc}") from exc
+        try:
+            validate_ohlc(bars, window=window)
+        except DataValidationError as exc:  # "row R, bar B: ...", R counted in the batch
+            first, _, rest = str(exc).removeprefix("row ").partition(",")
+            raise DataValidationError(f"{path}: row {row0 + int(first)},{rest}") from exc
+        yield row0, bars
+        row0 += len(bars)
+
+
+def _check_columns(present: list[str], n_rows: int) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
+    if missing:
+        a_series = {"open", "high", "low", "close"} <= {c.lower() for c in present}
+        raise DataValidationError(
+            f"missing column(s) {missing}; the file has columns {present}, "
+            f"and needs {list(REQUIRED_COLUMNS)}"
+            + ("; it looks like a bar series: label it first (moola label)" if a_series else "")
+        )
+    if n_rows == 0:
+        raise DataValidationError("the file has no rows")
+
+
+def _small_columns(table: Any, pa: Any) -> WindowColumns:
+    labels = table.column("label").to_pylist()
+    label = np.array([_label_id(v, f"row {i}") for i, v in enumerate(labels)], dtype=np.int64)
+    del labels
+    start = _index_column(table.column("expansion_start").combine_chunks(), "expansion_start", pa)
+    end = _index_column(table.column("expansion_end").combine_chunks(), "expansion_end", pa)
+    start_bar = None
+    if START_BAR in table.column_names:
+        start_bar = _index_column(table.column(START_BAR).combine_chunks(), START_BAR, pa)
+    series = None
+    if SERIES in table.column_names:
+        series = _index_column(table.column(SERIES).combine_chunks(), SERIES, pa)
+    return WindowColumns(label, start, end, start_bar, series)
 
 
 def _windows_from_table(
@@ -214,16 +328,7 @@ def _windows_from_table(
     batch by batch.
     """
     present = list(names) if names is not None else list(table.column_names)
-    missing = [c for c in REQUIRED_COLUMNS if c not in present]
-    if missing:
-        a_series = {"open", "high", "low", "close"} <= {c.lower() for c in present}
-        raise DataValidationError(
-            f"missing column(s) {missing}; the file has columns {present}, "
-            f"and needs {list(REQUIRED_COLUMNS)}"
-            + ("; it looks like a bar series: label it first (moola label)" if a_series else "")
-        )
-    if table.num_rows == 0:
-        raise DataValidationError("the file has no rows")
+    _check_columns(present, table.num_rows)
 
     if features is None:
         ohlc = _read_features_column(table.column("features").combine_chunks(), window, pa, pc)
@@ -234,31 +339,24 @@ def _windows_from_table(
             n = len(column)
             _read_features_column(column, window, pa, pc, row0=row0, out=ohlc[row0 : row0 + n])
             row0 += n
-    labels = table.column("label").to_pylist()
-    label = np.array([_label_id(v, f"row {i}") for i, v in enumerate(labels)], dtype=np.int64)
-    start = _index_column(table.column("expansion_start").combine_chunks(), "expansion_start", pa)
-    end = _index_column(table.column("expansion_end").combine_chunks(), "expansion_end", pa)
-    start_bar = None
-    if START_BAR in table.column_names:
-        start_bar = _index_column(table.column(START_BAR).combine_chunks(), START_BAR, pa)
-    series = None
-    if SERIES in table.column_names:
-        series = _index_column(table.column(SERIES).combine_chunks(), SERIES, pa)
+    columns = _small_columns(table, pa)
     windows = OHLCWindows(
         ohlc=ohlc,
-        label=label,
-        expansion_start=start,
-        expansion_end=end,
-        start_bar=start_bar,
-        series=series,
+        label=columns.label,
+        expansion_start=columns.expansion_start,
+        expansion_end=columns.expansion_end,
+        start_bar=columns.start_bar,
+        series=columns.series,
     )
     return windows.validate(n_classes=len(LABEL_NAMES))
 
 
-def save_parquet(windows: OHLCWindows, path: str | os.PathLike[str]) -> None:
-    """Write windows in the original schema (labels as their string names)."""
-    pa, _, pq = import_pyarrow()
-    windows.validate(n_classes=len(LABEL_NAMES))
+#: Windows per row group of a written parquet file: a reader then holds one group's prices
+#: (about 14 MB at K = 105) at a time, however long the file.
+WRITE_GROUP_ROWS = 4096
+
+
+def _windows_table(windows: OHLCWindows, pa: Any) -> Any:
     n, k = len(windows), windows.window
     prices = pa.array(windows.ohlc.reshape(-1), type=pa.float64())
     bars = pa.ListArray.from_arrays(
@@ -275,8 +373,47 @@ def save_parquet(windows: OHLCWindows, path: str | os.PathLike[str]) -> None:
         columns[START_BAR] = pa.array(windows.start_bar, type=pa.int64())
     if windows.series is not None:
         columns[SERIES] = pa.array(windows.series, type=pa.int64())
-    table = pa.table(columns)
-    atomic_write(path, lambda handle: pq.write_table(table, handle))
+    return pa.table(columns)
+
+
+def save_parquet(windows: OHLCWindows, path: str | os.PathLike[str]) -> None:
+    """Write windows in the original schema (labels as their string names)."""
+    windows.validate(n_classes=len(LABEL_NAMES))
+    rows = WRITE_GROUP_ROWS
+    save_parquet_batches(
+        path,
+        (
+            windows.subset(np.arange(a, min(a + rows, len(windows))))
+            for a in range(0, len(windows), rows)
+        ),
+    )
+
+
+def save_parquet_batches(path: str | os.PathLike[str], batches: Iterable[OHLCWindows]) -> int:
+    """Write windows in the original schema from batches (each checked by its maker, all with
+    the same optional columns), one row group per batch, atomically; returns the row count.
+    What ``moola label`` writes: only one batch of windows is ever held."""
+    pa, _, pq = import_pyarrow()
+    written = 0
+
+    def write(handle: Any) -> None:
+        nonlocal written
+        writer = None
+        try:
+            for batch in batches:
+                table = _windows_table(batch, pa)
+                if writer is None:
+                    writer = pq.ParquetWriter(handle, table.schema)
+                writer.write_table(table, row_group_size=max(1, len(batch)))
+                written += len(batch)
+            if writer is None:
+                raise DataValidationError("no windows to write")
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, write)
+    return written
 
 
 def _read_csv(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:

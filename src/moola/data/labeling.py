@@ -28,6 +28,7 @@ can split chronologically and purge overlapping windows (``moola.data.split_wind
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,13 +122,112 @@ def label_windows(ohlc: np.ndarray, rule: LabelRule) -> np.ndarray:
     return np.stack([label, best_start, best_end], axis=1)
 
 
+#: Windows labelled at a time by :func:`label_starts` (their bars: 8192 x K x 32 bytes).
+LABEL_CHUNK = 8192
+
+
+def series_starts(n_bars: int, rule: LabelRule) -> np.ndarray:
+    """The first bar of every window the rule cuts from ``n_bars`` bars: every ``stride``
+    bars from bar 0 (int64)."""
+    return np.arange(0, n_bars - rule.window + 1, rule.stride, dtype=np.int64)
+
+
+def label_starts(
+    bars: np.ndarray, starts: np.ndarray, rule: LabelRule, *, chunk: int = LABEL_CHUNK
+) -> np.ndarray:
+    """(N, 3) int32 ``[label, expansion_start, expansion_end]`` of the windows of checked
+    (T, 4) ``bars`` that start at ``starts`` (ascending): :func:`label_windows`' labels, bit
+    for bit, computed along the series.
+
+    Each run's net move ``|close[s + L - 1] - open[s]|`` is computed once per bar of the
+    series, not once per window that holds it (K times at stride 1), and each window's best
+    start is an argmax over a view of those moves; the windows' bars are never cut out. It
+    works ``chunk`` windows at a time, so its memory stays bounded at any stride.
+    """
+    k = rule.window
+    last_end = k - 1 - rule.aftermath  # the latest bar an expansion may end on
+    lengths = range(rule.min_length, min(rule.max_length, last_end + 1) + 1)
+    out = np.empty((len(starts), 3), dtype=np.int32)
+    window_of = np.lib.stride_tricks.sliding_window_view
+    for a in range(0, len(starts), chunk):
+        first = int(starts[a])
+        span = np.asarray(bars[first : int(starts[min(a + chunk, len(starts)) - 1]) + k])
+        at = np.asarray(starts[a : a + chunk], dtype=np.int64) - first
+        o, h, lo, c = (np.ascontiguousarray(span[:, j]) for j in range(4))
+        n = len(at)
+        unit = np.ascontiguousarray(_rows_of(window_of(h - lo, k), at)).mean(axis=1)
+        flat = ~(unit > 0)
+        if flat.any():  # a flat window: any move is large
+            tiny = np.abs(np.ascontiguousarray(window_of(c, k)[at[flat]])).mean(axis=1) * 1e-12
+            unit[flat] = np.where(tiny != 0, tiny, 1e-12)
+        best_move = np.full(n, -1.0)
+        best_start = np.zeros(n, dtype=np.int64)
+        best_end = np.full(n, rule.min_length - 1, dtype=np.int64)
+        for length in lengths:
+            count = last_end - length + 2  # starts 0 .. last_end - length + 1 of a window
+            moves = np.abs(c[length - 1 :] - o[: len(c) - length + 1])  # by first bar
+            i = np.argmax(_rows_of(window_of(moves, count), at), axis=1)  # earliest on ties
+            move = moves[at + i]
+            better = move > best_move  # a shorter run keeps a tie
+            best_move = np.where(better, move, best_move)
+            best_start = np.where(better, i, best_start)
+            best_end = np.where(better, i + length - 1, best_end)
+        close_end = c[at + best_end]
+        direction = np.where(close_end >= o[at + best_start], 1.0, -1.0)
+        after_at = best_end[:, None] + 1 + np.arange(rule.aftermath)[None, :]
+        inside = after_at < k
+        after = c[at[:, None] + np.minimum(after_at, k - 1)]
+        moved = direction[:, None] * (after - close_end[:, None])
+        gave_back = inside & (-moved >= rule.retrace * best_move[:, None])
+        went_on = inside & (moved >= rule.extend * unit[:, None])
+        never = rule.aftermath
+        first_back = np.where(gave_back.any(axis=1), np.argmax(gave_back, axis=1), never)
+        first_on = np.where(went_on.any(axis=1), np.argmax(went_on, axis=1), never)
+        label = np.full(n, _CONSOLIDATION, dtype=np.int64)  # neither happened
+        label[first_back < first_on] = _RETRACEMENT
+        label[first_on < first_back] = _CONTINUATION
+        out[a : a + n] = np.stack([label, best_start, best_end], axis=1)
+    return out
+
+
+def _rows_of(view: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The rows ``at`` of a sliding view: itself strided (no copy) when they are evenly
+    spaced, as a series' windows are."""
+    step = int(at[1] - at[0]) if len(at) > 1 else 1
+    if step > 0 and bool((np.diff(at) == step).all()):
+        return view[int(at[0]) :: step][: len(at)]
+    return view[at]
+
+
+def label_batches(
+    bars: np.ndarray, rule: LabelRule, *, series: int | None = None, rows: int = LABEL_CHUNK
+) -> Iterator[OHLCWindows]:
+    """``label_series`` of checked (T, 4) ``bars``, ``rows`` windows at a time (what ``moola
+    label`` writes batch by batch: a stride-1 series never has all its windows' bars in
+    memory). ``series``: the series id each window carries (pooled files)."""
+    starts = series_starts(len(bars), rule)
+    view = np.lib.stride_tricks.sliding_window_view(bars, (rule.window, 4))[:, 0]
+    for a in range(0, len(starts), rows):
+        at = starts[a : a + rows]
+        ohlc = view[at]
+        labels = label_starts(bars, at, rule)
+        yield OHLCWindows(
+            ohlc=ohlc,
+            label=labels[:, 0],
+            expansion_start=labels[:, 1],
+            expansion_end=labels[:, 2],
+            start_bar=at,
+            series=None if series is None else np.full(len(at), series, dtype=np.int64),
+        )
+
+
 def label_series(series: np.ndarray, rule: LabelRule | None = None) -> OHLCWindows:
     """Cut a (T, 4) [open, high, low, close] series into labelled windows with ``start_bar``."""
     rule = rule or LabelRule()
     bars = check_series(series, window=rule.window)
-    starts = np.arange(0, bars.shape[0] - rule.window + 1, rule.stride)
-    ohlc = np.stack([bars[s : s + rule.window] for s in starts])
-    labels = label_windows(ohlc, rule)
+    starts = series_starts(bars.shape[0], rule)
+    ohlc = np.lib.stride_tricks.sliding_window_view(bars, (rule.window, 4))[starts, 0]
+    labels = label_starts(bars, starts, rule)
     return OHLCWindows(
         ohlc=ohlc,
         label=labels[:, 0],

@@ -116,10 +116,9 @@ REAL_PREFIX = "backtesting:"
 REAL_SOURCES = tuple(f"{REAL_PREFIX}{name}" for name in BACKTESTING_FILES)
 
 
-def load_real_series(source: str, *, window: int = DEFAULT_WINDOW) -> OHLCWindows:
-    """``backtesting:EURUSD`` (5000 hourly bars) or ``backtesting:GOOG`` (2148 daily bars), cut
-    and labelled by the default :class:`~moola.data.labeling.LabelRule`. The files are read
-    where ``pip install backtesting`` put them (AGPL-3.0, never copied into moola)."""
+def real_series_path(source: str) -> Path:
+    """The bar file of ``backtesting:NAME``; named errors for an unknown name or a missing
+    package."""
     name = source[len(REAL_PREFIX) :]
     if name not in BACKTESTING_FILES:
         raise DataValidationError(
@@ -131,7 +130,23 @@ def load_real_series(source: str, *, window: int = DEFAULT_WINDOW) -> OHLCWindow
             f"{source} needs the 'backtesting' package, which ships the bars: "
             "pip install backtesting"
         )
-    return label_file(path, LabelRule(window=window))
+    return path
+
+
+def load_real_series(
+    source: str, *, window: int = DEFAULT_WINDOW, stride: int | None = None
+) -> OHLCWindows:
+    """``backtesting:EURUSD`` (5000 hourly bars) or ``backtesting:GOOG`` (2148 daily bars), cut
+    every ``stride`` bars (default: ``moola label``'s) and labelled by the default
+    :class:`~moola.data.labeling.LabelRule`. The files are read where ``pip install
+    backtesting`` put them (AGPL-3.0, never copied into moola)."""
+    return label_file(real_series_path(source), label_rule(window, stride))
+
+
+def label_rule(window: int = DEFAULT_WINDOW, stride: int | None = None) -> LabelRule:
+    """``moola label``'s rule for ``window``-bar windows every ``stride`` bars (default: its
+    own stride)."""
+    return LabelRule(window=window) if stride is None else LabelRule(window=window, stride=stride)
 
 
 def load_windows(
@@ -139,23 +154,24 @@ def load_windows(
     *,
     window: int = DEFAULT_WINDOW,
     synthetic: SyntheticConfig | None = None,
+    stride: int | None = None,
 ) -> OHLCWindows:
     """Load ``"synthetic"`` (the market ``synthetic`` describes; default: seed 0, ``window``
     bars), ``"synthetic:BARS[:seed]"`` or ``"backtesting:NAME"`` (bars labelled by ``moola
-    label``'s rule with its default stride), a ``.parquet`` file or a directory holding
-    bars.csv + labels.csv."""
+    label``'s rule, every ``stride`` bars: default its own stride), a ``.parquet`` file or a
+    directory holding bars.csv + labels.csv."""
     accepted = (
         f"accepted sources are 'synthetic', synthetic:BARS[:seed], {', '.join(REAL_SOURCES)}, "
         f"a .parquet file, or a directory containing {BARS_CSV} and {LABELS_CSV}"
     )
     if isinstance(source, str) and POOL_SEPARATOR in source:
-        return load_pooled(source, window=window, synthetic=synthetic)
+        return load_pooled(source, window=window, synthetic=synthetic, stride=stride)
     if isinstance(source, str) and source.strip().lower() == "synthetic":
         return generate_synthetic(synthetic or SyntheticConfig(window=window))
     if is_market_source(source):
-        return label_file(source, LabelRule(window=window))
+        return label_file(source, label_rule(window, stride))
     if isinstance(source, str) and source.startswith(REAL_PREFIX):
-        return load_real_series(source, window=window)
+        return load_real_series(source, window=window, stride=stride)
     path = Path(source)
     if path.suffix.lower() == ".parquet":
         if not path.is_file():
@@ -180,12 +196,18 @@ def load_windows(
 
 
 def load_pooled(
-    source: str, *, window: int = DEFAULT_WINDOW, synthetic: SyntheticConfig | None = None
+    source: str,
+    *,
+    window: int = DEFAULT_WINDOW,
+    synthetic: SyntheticConfig | None = None,
+    stride: int | None = None,
 ) -> OHLCWindows:
     """Load every ``|``-separated source as :func:`load_windows` would, and pool them (a series
     id per source beside ``start_bar``, :func:`moola.data.pooled.pool_windows`)."""
     names = [s.strip() for s in source.split(POOL_SEPARATOR) if s.strip()]
-    return pool_windows([load_windows(n, window=window, synthetic=synthetic) for n in names])
+    return pool_windows(
+        [load_windows(n, window=window, synthetic=synthetic, stride=stride) for n in names]
+    )
 
 
 def label_files(

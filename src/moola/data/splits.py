@@ -164,6 +164,74 @@ def overlap_run(starts: np.ndarray, window: int) -> int:
     return int((np.searchsorted(s, s + window, side="left") - np.arange(len(s))).max())
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """Where each window sits in time, as the split and the folds cut on it.
+
+    ``kind``: ``series`` (``start_bar`` and ``series`` given: pooled series), ``start_bar``
+    (one series), or ``detected`` (pre-cut windows laid back on the series recovered from
+    their shared bars, :func:`moola.data.overlap.detect_series`; ``linked`` marks the windows
+    that share bars with another, the others share nothing). Made once per data set
+    (:func:`timeline_of`), so that detection runs once for the split, the folds and the store.
+    """
+
+    kind: str
+    start_bar: np.ndarray  # (N,) int64: offset of each window's first bar in its series
+    series: np.ndarray  # (N,) int64: series id
+    linked: np.ndarray  # (N,) bool: shares bars with another window (True unless detected)
+    window: int
+    conflicts: int = 0  # detected matches that disagreed with the offsets fixed (ignored)
+
+    def __len__(self) -> int:
+        return len(self.start_bar)
+
+    @property
+    def any_shared(self) -> bool:
+        return bool(self.linked.any())
+
+    def subset(self, index: np.ndarray) -> Timeline:
+        """The timeline of the windows ``index`` (a fold's training part), as a data set of
+        those windows alone would have it: detected series renumbered by their first row and
+        starting at bar 0, and ``linked`` only where a window of the subset still shares bars."""
+        idx = np.asarray(index, dtype=np.int64)
+        starts, series = self.start_bar[idx], self.series[idx]
+        if self.kind != "detected":
+            return Timeline(self.kind, starts, series, self.linked[idx], self.window)
+        linked = self.linked[idx].copy()
+        if len(idx):
+            order = np.lexsort((starts, series))
+            s, p = series[order], starts[order]
+            same = s[1:] == s[:-1]
+            close = same & (p[1:] - p[:-1] < self.window)  # neighbours in time share bars
+            near = np.zeros(len(idx), dtype=bool)
+            near[:-1] |= close
+            near[1:] |= close
+            linked[order] &= near
+        # a series numbered by its first row, its bars from its first window's start
+        _, first, inverse = np.unique(series, return_index=True, return_inverse=True)
+        renumber = np.argsort(np.argsort(first))
+        series = renumber[inverse].astype(np.int64)
+        lowest = np.full(len(first), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(lowest, series, starts)
+        return Timeline(
+            "detected", starts - lowest[series], series, linked, self.window, self.conflicts
+        )
+
+
+def timeline_of(windows: OHLCWindows, layout: SeriesLayout | None = None) -> Timeline:
+    """The timeline of ``windows``: ``start_bar`` (with ``series``) when given, else the
+    series recovered from shared bars (``layout``, when the caller detected it already)."""
+    n, k = len(windows), windows.window
+    if windows.start_bar is not None:
+        given = windows.series is not None
+        series = windows.series if given else np.zeros(n, dtype=np.int64)
+        assert series is not None
+        kind = "series" if given else "start_bar"
+        return Timeline(kind, windows.start_bar, series, np.ones(n, dtype=bool), k)
+    layout = layout if layout is not None else detect_series(windows.ohlc)
+    return Timeline("detected", layout.start_bar, layout.series, layout.linked, k, layout.conflicts)
+
+
 def choose_split(
     windows: OHLCWindows,
     *,
@@ -172,15 +240,28 @@ def choose_split(
     embargo: int = DEFAULT_EMBARGO,
     layout: SeriesLayout | None = None,
 ) -> Split:
-    """The split moola trains with, and its report.
+    """The split moola trains with, and its report (:func:`split_timeline` of the windows'
+    :func:`timeline_of`)."""
+    timeline = timeline_of(windows, layout)
+    return split_timeline(timeline, val_fraction=val_fraction, seed=seed, embargo=embargo)
 
-    ``start_bar`` given: :func:`chronological_split` (with ``embargo``). No
-    ``start_bar``: shared bars are detected; windows that share bars are split series by
-    series (purged, embargoed), windows that share nothing get the seeded random split.
+
+def split_timeline(
+    timeline: Timeline,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 42,
+    embargo: int = DEFAULT_EMBARGO,
+) -> Split:
+    """The split of windows on ``timeline``, and its report.
+
+    ``start_bar`` given: :func:`chronological_split` (with ``embargo``), each series on its
+    own when pooled. Detected: windows that share bars are split series by series (purged,
+    embargoed), windows that share nothing get the seeded random split.
     """
-    n, k = len(windows), windows.window
-    if windows.start_bar is not None and windows.series is not None:  # pooled series
-        starts, ids = windows.start_bar, windows.series
+    n, k = len(timeline), timeline.window
+    starts, ids = timeline.start_bar, timeline.series
+    if timeline.kind == "series":  # pooled series
         train, val = series_split(starts, ids, window=k, val_fraction=val_fraction, embargo=embargo)
         if len(train) == 0 or len(val) == 0:
             raise ConfigError(
@@ -200,8 +281,7 @@ def choose_split(
         )
         runs = [overlap_run(starts[val][ids[val] == s], k) for s in np.unique(ids[val])]
         return Split(train, val, order, max(runs), info)
-    if windows.start_bar is not None:
-        starts = windows.start_bar
+    if timeline.kind == "start_bar":
         train, val = chronological_split(
             starts, window=k, val_fraction=val_fraction, embargo=embargo
         )
@@ -216,16 +296,15 @@ def choose_split(
             "start_bar given",
         )
         return Split(train, val, order, overlap_run(starts[val], k), info)
-    layout = layout if layout is not None else detect_series(windows.ohlc)
-    if not layout.any_shared:
+    if not timeline.any_shared:
         train, val = train_val_split(n, val_fraction=val_fraction, seed=seed)
         info = SplitInfo("random", len(train), len(val), 0, 0, 0, "no windows share bars")
         return Split(train, val, np.arange(len(val)), 1, info)
-    linked = np.flatnonzero(layout.linked)
-    lone = np.flatnonzero(~layout.linked)
+    linked = np.flatnonzero(timeline.linked)
+    lone = np.flatnonzero(~timeline.linked)
     tr, va = series_split(
-        layout.start_bar[linked],
-        layout.series[linked],
+        starts[linked],
+        ids[linked],
         window=k,
         val_fraction=val_fraction,
         embargo=embargo,
@@ -244,16 +323,13 @@ def choose_split(
             f"the purged split of {n} windows that share bars leaves {len(train)} training and "
             f"{len(val)} validation windows; use more data or another val_fraction"
         )
-    order = np.lexsort((layout.start_bar[val], layout.series[val]))
-    runs = [
-        overlap_run(layout.start_bar[val][layout.series[val] == s], k)
-        for s in np.unique(layout.series[val])
-    ]
-    n_series = len(np.unique(layout.series[linked]))
+    order = np.lexsort((starts[val], ids[val]))
+    runs = [overlap_run(starts[val][ids[val] == s], k) for s in np.unique(ids[val])]
+    n_series = len(np.unique(ids[linked]))
     detail = (
         f"shared bars detected: {len(linked)} windows in {n_series} series"
         + (f", {len(lone)} independent" if len(lone) else "")
-        + (f", {layout.conflicts} conflicting matches ignored" if layout.conflicts else "")
+        + (f", {timeline.conflicts} conflicting matches ignored" if timeline.conflicts else "")
     )
     info = SplitInfo(
         "purged", len(train), len(val), n - len(train) - len(val), n_series, embargo, detail
@@ -277,15 +353,18 @@ def split_windows(
 
 def timeline(windows: OHLCWindows) -> tuple[np.ndarray, np.ndarray]:
     """(start_bar, series) per window: given, recovered from shared bars, or row order."""
-    n, k = len(windows), windows.window
-    if windows.start_bar is not None:
-        series = windows.series if windows.series is not None else np.zeros(n, dtype=np.int64)
-        return windows.start_bar, series
-    layout = detect_series(windows.ohlc)
-    # Windows that share no bars: row order is their time order, one window after another,
-    # as one more series beside the recovered ones.
-    lone = ~layout.linked
-    starts, series = layout.start_bar.copy(), layout.series.copy()
+    return fold_timeline(timeline_of(windows))
+
+
+def fold_timeline(timeline: Timeline) -> tuple[np.ndarray, np.ndarray]:
+    """(start_bar, series) per window for the walk-forward folds: as the timeline has them;
+    detected windows that share no bars are taken in row order, one window after another, as
+    one more series beside the recovered ones."""
+    if timeline.kind != "detected":
+        return timeline.start_bar, timeline.series
+    k = timeline.window
+    lone = ~timeline.linked
+    starts, series = timeline.start_bar.copy(), timeline.series.copy()
     if lone.any():
         _, series[~lone] = np.unique(series[~lone], return_inverse=True)
         series[lone] = int(series[~lone].max()) + 1 if (~lone).any() else 0

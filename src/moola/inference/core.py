@@ -38,11 +38,18 @@ def predict(
 
 
 def prepare(loaded: LoadedModel, data: Any, *, stride: int = DEFAULT_STRIDE) -> PredictInput:
+    """``data`` as windows to predict on, with the model's inputs (its run's ``inputs``)."""
     if isinstance(data, PredictInput):
         return data
+    options: dict[str, Any] = {
+        "window": loaded.window,
+        "stride": stride,
+        "inputs": loaded.inputs,
+        "feature_set": loaded.feature_set,
+    }
     if isinstance(data, (str, os.PathLike)):
-        return from_source(data, window=loaded.window, stride=stride)
-    return from_array(data, window=loaded.window, stride=stride)
+        return from_source(data, **options)
+    return from_array(data, **options)
 
 
 def features_for(loaded: LoadedModel, ohlc: np.ndarray) -> torch.Tensor:
@@ -56,16 +63,37 @@ def features_for(loaded: LoadedModel, ohlc: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
+def inputs_for(loaded: LoadedModel, data: PredictInput, a: int, b: int) -> torch.Tensor:
+    """The model's inputs of windows ``a..b-1`` of ``data``: drawn from its store (``series``
+    inputs), or built window by window (:func:`features_for`)."""
+    if data.store is None or data.starts is None:
+        return features_for(loaded, data.ohlc[a:b])
+    return inputs_at(loaded, data, np.arange(a, min(b, len(data))))
+
+
+def inputs_at(loaded: LoadedModel, data: PredictInput, rows: np.ndarray) -> torch.Tensor:
+    """:func:`inputs_for` of the windows ``rows`` (an index array) of ``data``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if data.store is None or data.starts is None:
+        return features_for(loaded, data.ohlc[rows])
+    if data.store.n_features != loaded.model.config.n_features:
+        raise FeatureMismatchError(
+            f"feature set {loaded.feature_set!r} gives {data.store.n_features} features but "
+            f"the model reads {loaded.model.config.n_features} ({', '.join(loaded.feature_names)})"
+        )
+    return data.store.gather(data.starts[rows])
+
+
 def predict_input(
     loaded: LoadedModel, data: PredictInput, *, batch_size: int = BATCH_SIZE
 ) -> Predictions:
-    """Features and forward pass ``batch_size`` windows at a time, so that a long series cut
-    with a small stride never holds all its features in memory at once."""
+    """Inputs and forward pass ``batch_size`` windows at a time, so that a long series cut
+    with a small stride never holds all its inputs in memory at once."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     parts = [
         forward_eval(
-            loaded.model, features_for(loaded, data.ohlc[i : i + batch_size]), batch_size=batch_size
+            loaded.model, inputs_for(loaded, data, i, i + batch_size), batch_size=batch_size
         )
         for i in range(0, len(data), batch_size)
     ]

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from moola.data.features import feature_names as feature_set_names
+from moola.data.store import resolve_semantics
 from moola.errors import ConfigError, FeatureMismatchError, MoolaError
 from moola.models import JadeCompact, JadeConfig
 from moola.rundir.best import BEST_FORMAT_VERSION
@@ -28,6 +29,9 @@ from moola.rundir.checkpoint import (
 )
 from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME, PRETRAINED_KIND
 from moola.tasks import RegressionTask, make_tasks
+
+#: The inputs of a run recorded before ``inputs`` was a setting: every window on its own.
+LEGACY_INPUTS = "window"
 
 #: The weights ``load_model`` can pick from a run folder.
 WEIGHTS = ("best", "final")
@@ -55,6 +59,13 @@ class LoadedModel:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def inputs(self) -> str:
+        """``series`` or ``window``: which bars its run's features saw (README "Inputs: per
+        series or per window"); runs recorded before the choice existed saw the window."""
+        recorded = self.config.get("inputs", LEGACY_INPUTS)
+        return resolve_semantics(str(recorded), self.feature_set)
 
 
 def load_model(path: str | os.PathLike[str], *, weights: str = "best") -> LoadedModel:

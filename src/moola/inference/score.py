@@ -24,6 +24,8 @@ what the two say, and how, is :mod:`moola.inference.predict_verdict`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -31,27 +33,35 @@ from moola.data.seen import seen_windows
 from moola.data.splits import overlap_run, timeline
 from moola.data.windows import OHLCWindows
 from moola.errors import MoolaError
-from moola.inference.core import features_for
+from moola.inference.core import inputs_at
 from moola.inference.load import LoadedModel
 from moola.inference.predict_verdict import PredictVerdict
 from moola.inference.run_verdict import RunVerdict, run_verdict
-from moola.inference.sources import PredictInput
+from moola.inference.sources import PredictInput, labelled_input
 from moola.models import JadeCompact
 from moola.rundir.judging import Judging, load_judging
 from moola.rundir.layout import JUDGING_NAME
 from moola.tasks import TaskSet, make_tasks
-from moola.verdict import BlockBootstrap, evaluate, judge_head, prior_losses, prior_window_losses
+from moola.verdict import (
+    BlockBootstrap,
+    evaluate_chunks,
+    judge_head,
+    label_prior_window_losses,
+)
 from moola.verdict.power import expected_half_widths, small_part_warning
 
 #: Windows the run never saw that a verdict needs at the least (one gives no interval).
 MIN_JUDGED = 2
+#: Windows scored at a time: training's validation chunk
+#: (``moola.train.objectives.base.EVAL_CHUNK``), so the same windows score the same.
+SCORE_CHUNK = 4096
 
 
 def assess(loaded: LoadedModel, data: PredictInput) -> PredictVerdict:
     """:func:`score` for labelled data; for a raw series no verdict (nothing to judge by),
     but its windows are still checked against the bars the run saw."""
     if data.labelled is not None:
-        return score(loaded, data.labelled)
+        return score(loaded, data)
     judging = _judging(loaded)
     in_sample = None if isinstance(judging, str) else seen_windows(judging.seen_bars, data.ohlc)
     return PredictVerdict(
@@ -78,9 +88,15 @@ def _judging(loaded: LoadedModel) -> Judging | str:
         return str(exc)
 
 
-def score(loaded: LoadedModel, windows: OHLCWindows) -> PredictVerdict:
-    """Judge ``windows`` (labelled) as training judged its validation windows (module
-    docstring), beside the run's own verdict."""
+def score(loaded: LoadedModel, data: PredictInput | OHLCWindows) -> PredictVerdict:
+    """Judge the labelled windows of ``data`` as training judged its validation windows
+    (module docstring), beside the run's own verdict. Their inputs are the model's: drawn
+    from the store they lay out for a ``series``-inputs model (:func:`labelled_input`)."""
+    if isinstance(data, OHLCWindows):
+        data = labelled_input(data, inputs=loaded.inputs, feature_set=loaded.feature_set)
+    windows = data.labelled
+    if windows is None:
+        raise ValueError("score needs labelled windows (a labelled --data source)")
     run = run_verdict(loaded)
     n = len(windows)
     judging = _judging(loaded)
@@ -99,47 +115,51 @@ def score(loaded: LoadedModel, windows: OHLCWindows) -> PredictVerdict:
             "on (in-sample: how well it remembers, not whether it learned); judge it on bars "
             "it never saw",
         )
-    return judge_unseen(loaded, judging, windows.subset(unseen), in_sample, run)
+    return judge_unseen(loaded, judging, data, unseen, in_sample, run)
 
 
 def judge_unseen(
     loaded: LoadedModel,
     judging: Judging,
-    unseen: OHLCWindows,
+    data: PredictInput,
+    unseen: np.ndarray,
     in_sample: np.ndarray,
     run: RunVerdict,
 ) -> PredictVerdict:
-    """The training verdict on windows the run never saw (all of ``unseen``)."""
+    """The training verdict on the windows ``unseen`` of ``data`` (labelled), which the run
+    never saw; their inputs and targets come ``SCORE_CHUNK`` windows at a time."""
+    windows = data.labelled
+    assert windows is not None
     tasks = _tasks(loaded)
-    targets = tasks.build_targets(
-        torch.from_numpy(unseen.label.copy()),
-        torch.from_numpy(unseen.expansion_start.copy()),
-        torch.from_numpy(unseen.expansion_end.copy()),
-        unseen.window,
-    )
-    x = features_for(loaded, unseen.ohlc)
-    boot = _bootstrap(unseen, judging.seed)
+    k = windows.window
+    labels = np.stack([windows.label, windows.expansion_start, windows.expansion_end], axis=1)
+    labels = labels[unseen]
+
+    def chunks() -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        for a in range(0, len(unseen), SCORE_CHUNK):
+            rows = torch.from_numpy(labels[a : a + SCORE_CHUNK].astype(np.int64))
+            targets = tasks.build_targets(rows[:, 0], rows[:, 1], rows[:, 2], k)
+            yield inputs_at(loaded, data, unseen[a : a + SCORE_CHUNK]), targets
+
+    boot = _bootstrap(windows.subset(unseen), judging.seed)
     priors = judging.priors
-    final = evaluate(loaded.model, x, targets, tasks, None, bootstrap=boot, priors=priors)
-    initial = evaluate(_initial_model(loaded, judging), x, targets, tasks, None, priors=priors)
-    prior = prior_losses(tasks, priors, targets)
+    final = evaluate_chunks(loaded.model, chunks(), tasks, priors, window=k, bootstrap=boot)
+    initial = evaluate_chunks(_initial_model(loaded, judging), chunks(), tasks, priors, window=k)
+    prior_window = label_prior_window_losses(tasks, priors, labels, k)
     heads = {}
     for name in tasks.names:
         record = judge_head(
             name,
             initial=initial.losses[name],
             final=final.losses[name],
-            prior=prior[name],
+            prior=float(prior_window[name].mean()),
             metrics=final.metrics.get(name, {}),
         )
         heads[name] = {"loss": record["final"], **record}
-    prior_per_window = {
-        k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()
-    }
     warning = small_part_warning(
         "set of windows the run never saw",
         len(unseen),
-        expected_half_widths(prior_per_window, boot),
+        expected_half_widths({name: v.numpy() for name, v in prior_window.items()}, boot),
         advice="predict on more labelled bars the run never saw",
     )
     return PredictVerdict(

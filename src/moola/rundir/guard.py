@@ -41,6 +41,12 @@ RESUMABLE_SETTINGS: frozenset[str] = frozenset(
 )
 
 
+#: What a checkpoint's ``fingerprint`` hashes. 2: the series store's data (its settings and
+#: every array, :attr:`moola.data.store.SeriesStore.fingerprint`). 1 (checkpoints that
+#: record no format): every window's float32 inputs and its labels, in row order.
+DATA_FORMAT = 2
+
+
 class ResumeMismatchError(MoolaError):
     """A resume would continue a run on other data or with other settings."""
 
@@ -80,15 +86,29 @@ def check_resume(
 
 
 def check_same_data(
-    saved: str, actual: str, path: str | os.PathLike[str], recorded: str | None = None
+    saved: str,
+    actual: str,
+    path: str | os.PathLike[str],
+    recorded: str | None = None,
+    *,
+    legacy: bool = False,
 ) -> None:
+    """Refuse a resume on data whose fingerprint differs. ``legacy``: the checkpoint predates
+    the series store (:data:`DATA_FORMAT` 1); its fingerprint hashes every window's inputs,
+    which this data gave again (with the ``window`` inputs it trained on) or not."""
     if saved != actual:
         hint = (
             f"; it was trained on --data {recorded!r}: pass that (or leave --data out)"
             if recorded is not None
             else ""
         )
+        era = (
+            " (a checkpoint from before the series store: compared on every window's inputs, "
+            "built per window as it was trained)"
+            if legacy
+            else ""
+        )
         raise ResumeMismatchError(
-            f"cannot resume {path}: the data differs from the data it was trained on "
+            f"cannot resume {path}: the data differs from the data it was trained on{era} "
             f"(fingerprint {saved[:12]}… -> {actual[:12]}…){hint}"
         )

@@ -6,9 +6,11 @@ itself is shipped to the workers with the job (``runtime_env.py_modules``), so o
 numpy (and matplotlib for the plots) must be installed on the nodes.
 
 The data need not be on the nodes either: the driver loads each data source the runs use
-once and puts the windows into Ray's object store (``ray.put``); a task receives them from
-there and never opens the driver's paths. Only ``synthetic`` is generated on the worker
-(from its seed, the same everywhere). While a task trains, the driver holds the lock of its
+once, as the series store a run reads (:mod:`moola.data.corpus`: each bar's inputs once,
+the windows' labels and timeline), and puts it into Ray's object store (``ray.put``); a task
+receives it from there and never opens the driver's paths. A memory-mapped store travels as
+its arrays. Only ``synthetic`` is generated on the worker (from its seed, the same
+everywhere). While a task trains, the driver holds the lock of its
 run folder (as ``moola train --out`` does), so no other moola run can write into it.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError, MoolaError
 from moola.rundir.claim import claim_out_dir
 from moola.sweep.task import RunOutcome, RunTask, execute_run
@@ -32,20 +35,23 @@ GENERATED = "synthetic"
 
 
 def data_key(config: dict[str, Any]) -> str | None:
-    """What identifies a run's windows (source and window length); None: made on the worker."""
+    """What identifies a run's corpus (source, window length, stride, feature set, inputs);
+    None: made on the worker."""
     data = config.get("data", GENERATED)
     if data == GENERATED:
         return None
-    return json.dumps([data, config.get("window")], sort_keys=True)
+    fields = ("window", "stride", "features", "inputs")
+    return json.dumps([data, *(config.get(name) for name in fields)], sort_keys=True)
 
 
-def load_windows_for(config: dict[str, Any]) -> OHLCWindows:
-    """The run's windows, loaded on the driver the way the run itself would load them."""
+def load_windows_for(config: dict[str, Any]) -> Corpus:
+    """The run's corpus, loaded on the driver the way the run itself would load it."""
     return load_data(TrainConfig.from_dict(config))
 
 
-def _execute_remote(task: RunTask, windows: OHLCWindows | None) -> RunOutcome:
-    """The Ray task: ``windows`` arrives from the object store (Ray resolves the reference)."""
+def _execute_remote(task: RunTask, windows: OHLCWindows | Corpus | None) -> RunOutcome:
+    """The Ray task: ``windows`` (the run's corpus) arrives from the object store (Ray
+    resolves the reference)."""
     return execute_run(task, windows=windows)
 
 

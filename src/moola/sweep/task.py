@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import MoolaError
 from moola.rundir.layout import CHECKPOINT_NAME
 from moola.train.run import AUTO, run_training
@@ -43,7 +44,7 @@ class RunOutcome:
     resumed_at: int | None = None  # the checkpoint step the run continued from
 
 
-def execute_run(task: RunTask, windows: OHLCWindows | None = None) -> RunOutcome:
+def execute_run(task: RunTask, windows: OHLCWindows | Corpus | None = None) -> RunOutcome:
     """Train one run to completion; any failure is returned, not raised.
 
     ``windows``, when given, are the run's data, loaded by the driver (Ray passes them

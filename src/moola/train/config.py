@@ -6,7 +6,7 @@ model sizes and the priorities import what they check only when a config is vali
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,18 @@ class TrainConfig:
         0, help="synthetic data only: the market's seed, fixed while --seed varies the run"
     )
     window: int = setting(105, help="bars per window")
+    stride: int = setting(
+        15,
+        help="bars between window starts where a bar series is cut and labelled by moola "
+        "label's rule on the fly (synthetic:BARS[:seed], backtesting:NAME, a bar .csv, "
+        ".parquet or .npy); each bar is stored once whatever the stride",
+    )
+    inputs: str = setting(
+        "auto",
+        help="which bars a window's features see: series (its series up to each bar), window "
+        "(the window alone, as the original built them), auto (window for --features "
+        "original, else series); README 'Inputs: per series or per window'",
+    )
     val_fraction: float = setting(0.2, help="share of the windows held out for validation")
     folds: int = setting(
         0,
@@ -194,6 +206,10 @@ class TrainConfig:
             raise ConfigError("patience needs evaluations: set eval_every >= 1 (or patience 0)")
         if self.window < 2:
             raise ConfigError(f"window must be >= 2, got {self.window}")
+        if self.stride < 1:
+            raise ConfigError(f"stride must be >= 1 bar, got {self.stride}")
+        if self.inputs not in INPUTS:
+            raise ConfigError(f"inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
         if self.folds < 0:
             raise ConfigError(f"folds must be >= 0, got {self.folds}")
         if self.embargo < 0:
@@ -241,6 +257,20 @@ class TrainConfig:
                 f"unknown config key(s) {sorted(unknown)}; known keys: {sorted(known)}"
             )
         return cls(**values)
+
+
+#: The values of ``inputs``: auto, or the semantics of moola.data.store.plan.
+INPUTS = ("auto", "series", "window")
+
+#: What a config recorded before a field existed meant by it: checkpoints and best.pt written
+#: before the series store cut series every 15 bars and built every window's inputs alone.
+LEGACY_VALUES: dict[str, Any] = {"stride": 15, "inputs": "window"}
+
+
+def recorded_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded config (a checkpoint's, best.pt's) with the fields it predates set to what
+    it meant by them (:data:`LEGACY_VALUES`), so that it resumes on the inputs it had."""
+    return {**{k: v for k, v in LEGACY_VALUES.items() if k not in values}, **values}
 
 
 def check_model_sizes(sizes: Any) -> None:

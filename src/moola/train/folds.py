@@ -28,19 +28,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from moola.data import OHLCWindows, WindowDataset
-from moola.data.splits import fold_indices, overlap_run, timeline
+from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
+from moola.data.splits import fold_indices, fold_timeline, overlap_run
+from moola.data.splits import timeline as timeline  # re-exported (older imports)
 from moola.models.forward import forward_eval
 from moola.train.config import TrainConfig
 from moola.train.loop.trainer import Trainer
-from moola.train.objectives import load_data
+from moola.train.objectives.base import EVAL_CHUNK
+from moola.train.objectives.labelled import LabelledPart
+from moola.train.objectives.supervised import as_corpus, load_data
 from moola.verdict import (
     BlockBootstrap,
+    MetricSums,
     Verdict,
-    fit_priors,
+    fit_label_priors,
     judge_windows,
     prior_window_losses,
-    task_metrics,
     window_losses,
 )
 from moola.verdict.power import expected_half_widths, small_part_warning
@@ -86,7 +90,7 @@ class FoldsResult:
 
 def score_fold(
     fold: int,
-    windows: OHLCWindows,
+    corpus: Corpus,
     train_idx: np.ndarray,
     test_idx: np.ndarray,
     config: TrainConfig,
@@ -106,37 +110,40 @@ def score_fold(
             telemetry_every=0,
             tensorboard_dir=None if board is None else str(Path(board) / f"fold{fold}"),
         ),
-        windows=windows.subset(train_idx),
+        windows=corpus.subset(train_idx),
     )
     initial_weights = trainer.initial_weights  # untrained, also under --init
     result = trainer.fit()
     if result.best is not None:
         trainer.model.load_state_dict(result.best.weights)
-    tasks = trainer.tasks
-    test = WindowDataset(windows.subset(test_idx), feature_set=config.features)
-    targets = tasks.build_targets(
-        test.label, test.expansion_start, test.expansion_end, trainer.data.window
-    )
-    fold_train = {
-        k: torch.cat([trainer.data.y_train[k], trainer.data.y_val[k]]).cpu()
-        for k in trainer.data.y_train
-    }
-    x = test.x.to(trainer.device)
+    tasks, window = trainer.tasks, trainer.data.window
+    split = trainer.data.split
+    # the fold's priors: its training and inner-validation windows (not the purged ones)
+    inner = np.concatenate([split.train, split.val])
+    priors = fit_label_priors(tasks, corpus.labels(train_idx[inner]), window)
+    test = LabelledPart(corpus, test_idx, tasks)
 
-    def head_losses() -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
-        outputs = {k: v.cpu() for k, v in forward_eval(trainer.model, x).items()}
-        by_task = {t.name: outputs[t.output_key] for t in tasks}
-        losses = window_losses(tasks, by_task, targets)
-        return {k: v.numpy() for k, v in losses.items()}, outputs
+    def head_losses(collect: MetricSums | None) -> dict[str, np.ndarray]:
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in tasks.names}
+        for x, targets in test.chunks(EVAL_CHUNK):
+            outputs = forward_eval(trainer.model, x)
+            by_task = {t.name: outputs[t.output_key] for t in tasks}
+            for name, value in window_losses(tasks, by_task, targets).items():
+                parts[name].append(value)
+            if collect is not None:
+                collect.add(outputs, targets)
+        return {k: torch.cat(v).numpy() for k, v in parts.items()}
 
-    head, outputs = head_losses()
-    priors = fit_priors(tasks, fold_train)  # once, for the metrics and the prior's losses
-    metrics = task_metrics(
-        outputs, targets, tasks, fold_train, window=trainer.data.window, priors=priors
-    )
+    sums = MetricSums(tasks, window, priors)  # once, for the metrics and the prior's losses
+    head = head_losses(sums)
+    metrics = sums.metrics()
     trainer.model.load_state_dict(initial_weights)
-    initial, _ = head_losses()
-    prior = {k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()}
+    initial = head_losses(None)
+    prior_parts: dict[str, list[torch.Tensor]] = {name: [] for name in tasks.names}
+    for _, targets in test.chunks(EVAL_CHUNK):
+        for name, value in prior_window_losses(tasks, priors, targets).items():
+            prior_parts[name].append(value)
+    prior = {k: torch.cat(v).numpy() for k, v in prior_parts.items()}
     order = np.argsort(order_key[test_idx], kind="stable")
     scores = FoldScores(
         fold,
@@ -150,7 +157,7 @@ def score_fold(
     )
     boot = BlockBootstrap(
         np.arange(len(test_idx)),
-        overlap_run=overlap_run(order_key[test_idx], trainer.data.window),
+        overlap_run=overlap_run(order_key[test_idx], window),
         seed=config.seed,
     )
     scores.tasks = judge_windows(
@@ -184,7 +191,7 @@ def run_folds(
     config: TrainConfig,
     folds: int | None = None,
     *,
-    windows: OHLCWindows | None = None,
+    windows: OHLCWindows | Corpus | None = None,
     embargo: int | None = None,
     on_fold: Callable[[FoldScores], None] | None = None,
 ) -> FoldsResult:
@@ -192,14 +199,14 @@ def run_folds(
     defaults to the config's."""
     folds = config.folds if folds is None else folds
     embargo = config.embargo if embargo is None else embargo
-    windows = windows if windows is not None else load_data(config)
-    windows.validate()
-    starts, series = timeline(windows)
-    order_key = series * (int(starts.max()) + 2 * windows.window) + starts  # time, series by series
-    cuts = fold_indices(starts, series, window=windows.window, folds=folds, embargo=embargo)
+    corpus = as_corpus(windows, config) if windows is not None else load_data(config)
+    k = corpus.window
+    starts, series = fold_timeline(corpus.timeline)
+    order_key = series * (int(starts.max()) + 2 * k) + starts  # time, series by series
+    cuts = fold_indices(starts, series, window=k, folds=folds, embargo=embargo)
     scored = []
     for f, (train_idx, test_idx) in enumerate(cuts, 1):
-        scores = score_fold(f, windows, train_idx, test_idx, config, order_key)
+        scores = score_fold(f, corpus, train_idx, test_idx, config, order_key)
         scored.append(scores)
         if on_fold is not None:
             on_fold(scores)
@@ -209,7 +216,7 @@ def run_folds(
         for part in ("head", "initial", "prior")
     }
     n = len(pooled["head"][names[0]])
-    runs = max(overlap_run(order_key[idx], windows.window) for _, idx in cuts)
+    runs = max(overlap_run(order_key[idx], k) for _, idx in cuts)
     boot = BlockBootstrap(np.arange(n), overlap_run=runs, seed=config.seed)
     tasks = judge_windows(
         names, pooled["head"], pooled["initial"], pooled["prior"], pooled_metrics(scored), boot

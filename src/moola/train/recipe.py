@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from moola.data import OHLCWindows
+    from moola.data.corpus import Corpus
     from moola.train import TrainConfig, TrainResult
     from moola.train.folds import FoldsResult
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 def train(
     config: TrainConfig | Mapping[str, Any] | None = None,
     *,
-    windows: OHLCWindows | None = None,
+    windows: OHLCWindows | Corpus | None = None,
     **overrides: Any,
 ) -> TrainResult | FoldsResult:
     """Train a run as ``moola train`` does (:func:`moola.train.run.run_training`) and return

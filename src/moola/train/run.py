@@ -18,12 +18,13 @@ from typing import Any, Protocol
 
 from moola.collective import current
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError
 from moola.rundir.checkpoint import load_checkpoint
 from moola.rundir.claim import claim_out_dir, previous_run_notice
 from moola.rundir.guard import frozen_differences
 from moola.rundir.layout import CHECKPOINT_NAME
-from moola.train.config import TrainConfig
+from moola.train.config import TrainConfig, recorded_config
 from moola.train.folds import FoldScores, FoldsResult, run_folds
 from moola.train.init import init_changed
 from moola.train.loop.result import TrainResult, folds_metrics
@@ -88,7 +89,7 @@ class RunOutcome:
 def run_training(
     config: TrainConfig | Mapping[str, Any],
     *,
-    windows: OHLCWindows | None = None,
+    windows: OHLCWindows | Corpus | None = None,
     resume: str | Path | None = None,
     out_dir: str | Path | None = None,
     reporter: Reporter | None = None,
@@ -176,7 +177,10 @@ def _run_split(
 
 
 def _run_folds(
-    config: TrainConfig, target: Path | None, windows: OHLCWindows | None, reporter: Reporter
+    config: TrainConfig,
+    target: Path | None,
+    windows: OHLCWindows | Corpus | None,
+    reporter: Reporter,
 ) -> RunOutcome:
     config = TrainConfig.from_dict({**config.to_dict(), "progress": False})
     reporter.started(Plan(config, None, None, previous_run_notice(target)))
@@ -190,7 +194,7 @@ def _run_folds(
 def _trainer(
     config: TrainConfig,
     target: Path | None,
-    windows: OHLCWindows | None,
+    windows: OHLCWindows | Corpus | None,
     objective: Objective | None,
     *,
     auto: bool,
@@ -207,7 +211,8 @@ def _trainer(
 def _resumable(checkpoint: Path, requested: TrainConfig) -> bool:
     """Whether ``moola train --resume`` would accept this checkpoint for ``requested``."""
     state = load_checkpoint(checkpoint)
-    same = not frozen_differences(state["config"], requested.to_dict())
+    recorded = recorded_config(state["config"])
+    same = not frozen_differences(recorded, requested.to_dict())
     same = same and init_changed(state.get("init"), requested.init) is None
     return same and int(state["step"]) <= requested.steps
 

@@ -22,6 +22,7 @@ import torch
 from moola.balancing import Balancer, make_balancer
 from moola.collective import SINGLE, Collective, current
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError
 from moola.models.multitask import MultiTaskModel
 from moola.seeding import seed_everything
@@ -113,7 +114,7 @@ def build_step(
 def build_run(
     config: TrainConfig,
     *,
-    windows: OHLCWindows | None = None,
+    windows: OHLCWindows | Corpus | None = None,
     objective: Objective | None = None,
     load_init: bool = True,
 ) -> Run:

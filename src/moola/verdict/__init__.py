@@ -9,13 +9,21 @@ the one function every verdict goes through). It knows nothing of training, infe
 plugin or the CLI, which all judge through it.
 """
 
-from moola.verdict.evaluate import Evaluation, evaluate
-from moola.verdict.interval import BlockBootstrap, paired_interval, paired_intervals
+from moola.verdict.evaluate import Evaluation, evaluate, evaluate_chunks
+from moola.verdict.interval import (
+    BlockBootstrap,
+    paired_interval,
+    paired_intervals,
+    paired_intervals_of,
+)
 from moola.verdict.judge import judge_head, judge_windows
-from moola.verdict.metrics import task_metrics
+from moola.verdict.metrics import MetricSums, task_metrics
 from moola.verdict.priors import (
     Prior,
+    fit_label_priors,
     fit_priors,
+    label_prior_losses,
+    label_prior_window_losses,
     prior_losses,
     prior_metrics,
     prior_window_losses,
@@ -36,15 +44,21 @@ __all__ = [
     "BlockBootstrap",
     "Evaluation",
     "MetricRule",
+    "MetricSums",
     "Prior",
     "Verdict",
     "evaluate",
+    "evaluate_chunks",
+    "fit_label_priors",
     "fit_priors",
     "judge_head",
     "judge_windows",
+    "label_prior_losses",
+    "label_prior_window_losses",
     "loss_learned",
     "paired_interval",
     "paired_intervals",
+    "paired_intervals_of",
     "prior_losses",
     "prior_metrics",
     "prior_window_losses",

@@ -56,6 +56,9 @@ class BlockBootstrap:
 #: Resamples indexed at a time: the (rows, n) index block stays small whatever n is (all
 #: 2000 at once cost 5 x 2000 x 8 bytes per validation window: 1.3 GB at 16k windows).
 BOOT_CHUNK = 50
+#: ...and at most this many (resample, window) cells at a time (8 MB of indices), so the
+#: block stays small for a large validation set too.
+BOOT_CELLS = 1 << 20
 
 
 def _block_starts(boot: BlockBootstrap) -> np.ndarray:
@@ -81,15 +84,17 @@ def resampled_means(
 ) -> dict[str, np.ndarray]:
     """Each series' mean over every resample, (n_boot,) each: the same resamples for all.
 
-    Without ``indices`` the resamples are indexed ``BOOT_CHUNK`` at a time, so memory does
-    not grow with n_boot x n; each row's mean is the same, bit for bit, as over all rows.
+    Without ``indices`` the resamples are indexed ``BOOT_CHUNK`` at a time (fewer when the
+    validation set is large: ``BOOT_CELLS``), so memory does not grow with n_boot x n; each
+    row's mean is the same, bit for bit, as over all rows.
     """
     if indices is not None:
         return {name: values[indices].mean(axis=1) for name, values in series.items()}
     starts = _block_starts(boot)
     means = {name: np.empty(boot.n_boot) for name in series}
-    for a in range(0, boot.n_boot, BOOT_CHUNK):
-        idx = _positions(boot, starts[a : a + BOOT_CHUNK])
+    rows = max(1, min(BOOT_CHUNK, BOOT_CELLS // max(1, len(boot.order))))
+    for a in range(0, boot.n_boot, rows):
+        idx = _positions(boot, starts[a : a + rows])
         for name, values in series.items():
             means[name][a : a + len(idx)] = values[idx].mean(axis=1)
     return means
@@ -139,10 +144,23 @@ def paired_intervals(
     predictions = {t.name: outputs[t.output_key] for t in tasks}
     head = window_losses(tasks, predictions, targets)
     prior = prior_window_losses(tasks, priors, targets)
+    return paired_intervals_of(
+        {name: np.asarray(head[name].numpy(), dtype=np.float64) for name in tasks.names},
+        {name: np.asarray(prior[name].numpy(), dtype=np.float64) for name in tasks.names},
+        boot,
+    )
+
+
+def paired_intervals_of(
+    head: Mapping[str, np.ndarray], prior: Mapping[str, np.ndarray], boot: BlockBootstrap
+) -> dict[str, dict[str, float]]:
+    """Per head: the paired interval of its per-window losses ``head`` against its prior's
+    ``prior`` (natural units, the validation windows in their order), all heads on the same
+    resamples."""
     series = {}
-    for name in tasks.names:
-        series[f"{name}:head"] = np.asarray(head[name].numpy(), dtype=np.float64)
-        series[f"{name}:prior"] = np.asarray(prior[name].numpy(), dtype=np.float64)
+    for name in head:
+        series[f"{name}:head"] = np.asarray(head[name], dtype=np.float64)
+        series[f"{name}:prior"] = np.asarray(prior[name], dtype=np.float64)
     means = resampled_means(series, boot)  # the same resamples for every head
     return {
         name: _interval(
@@ -152,5 +170,5 @@ def paired_intervals(
             means[f"{name}:prior"],
             boot,
         )
-        for name in tasks.names
+        for name in head
     }

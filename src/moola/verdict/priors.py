@@ -38,29 +38,85 @@ class Prior:
     """One head's prior: ``loss_prediction`` minimises its loss, ``metric_prediction`` its metric.
 
     Natural units, one value per output column (type: log-prior logits and the majority
-    class; binary: in-span probability per position and the F1 position mask).
+    class; binary: in-span probability per position and the F1 position mask). ``constant``
+    (regression heads): the one-number constant, the lower median of every training target
+    in natural units as float32 (the countdown's ``constant_mae_bars`` compares with it).
     """
 
     loss_prediction: torch.Tensor
     metric_prediction: torch.Tensor
+    constant: torch.Tensor | None = None
 
 
-def huber_minimiser_per_column(values: np.ndarray, delta: float) -> np.ndarray:
-    """Per column c, the constant minimising mean Huber_δ(c − values[:, c]) (bisection)."""
+def huber_minimiser_per_column(
+    values: np.ndarray, delta: float, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Per column c, the constant minimising the (``weights``-weighted) mean
+    Huber_δ(c − values[:, c]) (bisection)."""
     v = np.asarray(values, dtype=np.float64)
+    w = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = w.sum()
     lo, hi = v.min(axis=0), v.max(axis=0)
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        above = np.clip(mid[None, :] - v, -delta, delta).mean(axis=0) > 0
+        slope = np.add.reduce(w[:, None] * np.clip(mid[None, :] - v, -delta, delta), axis=0)
+        above = slope / total > 0
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)
     return 0.5 * (lo + hi)
 
 
-def best_f1_positions(inside: torch.Tensor) -> torch.Tensor:
-    """The position mask that maximises training F1 among the top-m positions by in-span rate."""
+def _ranked(values: np.ndarray, weights: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Per column, the values at ``ranks`` (0-based) of the weighted values sorted (a value
+    of weight w fills w ranks): (len(ranks), columns)."""
+    order = np.argsort(values, axis=0, kind="stable")
+    cumulative = np.cumsum(weights[order], axis=0)  # (n, columns)
+    out = np.empty((len(ranks), values.shape[1]))
+    for c in range(values.shape[1]):
+        at = np.searchsorted(cumulative[:, c], ranks, side="right")
+        out[:, c] = values[order[at, c], c]
+    return out
+
+
+def median_per_column(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per column, the median of the (``weights``-weighted, whole-number weights) values:
+    ``np.median``'s (the mean of the two middle values of an even count)."""
+    v = np.asarray(values, dtype=np.float64)
+    if weights is None:
+        return np.median(v, axis=0)
+    w = np.asarray(weights, dtype=np.float64)
+    n = round(float(w.sum()))
+    middle = _ranked(v, w, np.array([(n - 1) // 2, n // 2]))
+    return (middle[0] + middle[1]) / 2.0
+
+
+def lower_median(values: torch.Tensor, weights: np.ndarray | None = None) -> torch.Tensor:
+    """The lower median of every value of (n, ...) ``values`` (rows weighted by whole-number
+    ``weights``), as ``torch.median`` gives it for the rows repeated: a 0-dim tensor of
+    ``values``' dtype."""
+    if weights is None:
+        return values.median()
+    rows = values.reshape(len(values), -1)
+    flat = rows.reshape(-1, 1).double().numpy()
+    w = np.repeat(np.asarray(weights, dtype=np.float64), rows.shape[1])
+    n = round(float(w.sum()))
+    at = _ranked_index(flat[:, 0], w, (n - 1) // 2)
+    return rows.reshape(-1)[at].clone()
+
+
+def _ranked_index(values: np.ndarray, weights: np.ndarray, rank: int) -> int:
+    order = np.argsort(values, kind="stable")
+    return int(order[np.searchsorted(np.cumsum(weights[order]), rank, side="right")])
+
+
+def best_f1_positions(inside: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The position mask that maximises training F1 among the top-m positions by in-span rate
+    (rows weighted by whole-number ``weights``: a row of weight w counts w times)."""
     y = inside.double()
-    n, k = y.shape
+    if weights is not None:
+        y = y * weights.double()[:, None]
+    n = inside.shape[0] if weights is None else float(weights.double().sum())
+    k = y.shape[1]
     counts = y.sum(dim=0)
     order = torch.argsort(-counts, stable=True)
     tp = torch.cumsum(counts[order], dim=0)  # predicting the m most often in-span positions
@@ -73,25 +129,50 @@ def best_f1_positions(inside: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-def fit_priors(tasks: TaskSet, train_targets: Mapping[str, torch.Tensor]) -> dict[str, Prior]:
-    """Every head's prior, fitted on the training targets only."""
+def fit_priors(
+    tasks: TaskSet,
+    train_targets: Mapping[str, torch.Tensor],
+    *,
+    weights: np.ndarray | torch.Tensor | None = None,
+) -> dict[str, Prior]:
+    """Every head's prior, fitted on the training targets only. ``weights``: how many
+    training windows each row stands for (whole numbers; :func:`fit_label_priors` fits on
+    each distinct label once, weighted by its count)."""
+    w = None if weights is None else torch.as_tensor(np.asarray(weights), dtype=torch.float64)
+    w_np = None if w is None else w.numpy()
     priors: dict[str, Prior] = {}
     for task in tasks:
         y = train_targets[task.name].detach().cpu()
         if isinstance(task, TypeTask):
-            counts = torch.bincount(y.long(), minlength=task.n_classes).double()
+            counts = torch.bincount(y.long(), weights=w, minlength=task.n_classes).double()
             log_prior = ((counts + 1e-12) / counts.sum()).log()
             priors[task.name] = Prior(log_prior, counts.argmax())
         elif isinstance(task, RegressionTask):
             natural = (y.double() / task.target_scale).reshape(y.shape[0], -1).numpy()
-            huber = huber_minimiser_per_column(natural, task.delta)
-            median = np.median(natural, axis=0)  # the MAE minimiser (mean of the two middles)
-            priors[task.name] = Prior(torch.from_numpy(huber), torch.from_numpy(median))
+            huber = huber_minimiser_per_column(natural, task.delta, w_np)
+            median = median_per_column(natural, w_np)  # the MAE minimiser
+            constant = lower_median(y / task.target_scale, w_np)
+            priors[task.name] = Prior(torch.from_numpy(huber), torch.from_numpy(median), constant)
         elif isinstance(task, BinarySpanTask):
             inside = y > 0.5
-            rate = (inside.double().sum(dim=0) + 0.5) / (inside.shape[0] + 1.0)
-            priors[task.name] = Prior(rate, best_f1_positions(inside))
+            hits = inside.double() if w is None else inside.double() * w[:, None]
+            n = inside.shape[0] if w is None else float(w.sum())
+            rate = (hits.sum(dim=0) + 0.5) / (n + 1.0)
+            priors[task.name] = Prior(rate, best_f1_positions(inside, w))
     return priors
+
+
+def fit_label_priors(tasks: TaskSet, labels: np.ndarray, window: int) -> dict[str, Prior]:
+    """Every head's prior from the training windows' labels ((n, 3): label,
+    expansion_start, expansion_end): the targets of each distinct label once, weighted by
+    how many windows have it, so that no (n, K) target array is ever made. The same
+    predictors as :func:`fit_priors` on every window's targets (the Huber minimisers up to
+    their last bits: the weighted sums round differently)."""
+    rows = np.asarray(labels, dtype=np.int64).reshape(-1, 3)
+    distinct, counts = np.unique(rows, axis=0, return_counts=True)
+    t = torch.from_numpy(np.ascontiguousarray(distinct))
+    targets = tasks.build_targets(t[:, 0], t[:, 1], t[:, 2], window)
+    return fit_priors(tasks, targets, weights=counts.astype(np.float64))
 
 
 def window_losses(
@@ -147,6 +228,39 @@ def prior_losses(
     """What the verdict holds each head's loss against: its prior's mean natural-units loss
     on ``targets``."""
     return {k: float(v.mean()) for k, v in prior_window_losses(tasks, priors, targets).items()}
+
+
+def label_prior_window_losses(
+    tasks: TaskSet,
+    priors: Mapping[str, Prior],
+    labels: np.ndarray,
+    window: int,
+    *,
+    chunk: int = 4096,
+) -> dict[str, torch.Tensor]:
+    """:func:`prior_window_losses` on the windows of ``labels`` ((n, 3): label,
+    expansion_start, expansion_end), their targets built ``chunk`` windows at a time (never
+    all at once): (n,) per head, the same values as on every window's targets at once."""
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in tasks.names}
+    for a in range(0, len(labels), chunk):
+        rows = torch.from_numpy(np.ascontiguousarray(labels[a : a + chunk], dtype=np.int64))
+        targets = tasks.build_targets(rows[:, 0], rows[:, 1], rows[:, 2], window)
+        for name, value in prior_window_losses(tasks, priors, targets).items():
+            parts[name].append(value)
+    return {name: torch.cat(values) for name, values in parts.items()}
+
+
+def label_prior_losses(
+    tasks: TaskSet,
+    priors: Mapping[str, Prior],
+    labels: np.ndarray,
+    window: int,
+    *,
+    chunk: int = 4096,
+) -> dict[str, float]:
+    """:func:`prior_losses` on the windows of ``labels`` (:func:`label_prior_window_losses`)."""
+    losses = label_prior_window_losses(tasks, priors, labels, window, chunk=chunk)
+    return {name: float(values.mean()) for name, values in losses.items()}
 
 
 def prior_metrics(

@@ -298,3 +298,49 @@ def test_label_windows_equals_the_rule_one_window_at_a_time(tick: float | None) 
     np.testing.assert_array_equal(got, expected)
     assert set(got[:, 0].tolist()) == {0, 1, 2}
     assert label_window(windows[7], rule) == tuple(expected[7])
+
+
+@pytest.mark.parametrize("stride", [1, 7])
+def test_label_starts_labels_along_the_series_as_label_windows_does(stride: int) -> None:
+    """The series labeller (what labels a stride-1 corpus on the fly: each run's move once
+    per bar, never the windows' bars cut out) gives the window labeller's labels on every
+    window, bit for bit: at a stride, at scattered starts, and in small chunks; prices on a
+    coarse tick make ties, and a flat stretch takes the tiny-unit branch."""
+    from moola.data.labeling import label_starts, label_windows, series_starts
+
+    rng = np.random.default_rng(5)
+    closes = np.round((100 + np.cumsum(rng.standard_t(3, size=3000))) / 0.5) * 0.5
+    series = bars_from_closes(list(closes))
+    series[400:470] = series[400, 3]
+    rule = LabelRule(window=40, stride=stride, min_length=3, max_length=12, aftermath=10)
+    view = np.lib.stride_tricks.sliding_window_view(series, (rule.window, 4))[:, 0]
+    starts = series_starts(len(series), rule)
+    expected = label_windows(view[starts], rule)
+    np.testing.assert_array_equal(label_starts(series, starts, rule), expected)
+    np.testing.assert_array_equal(label_starts(series, starts, rule, chunk=37), expected)
+    scattered = np.sort(rng.choice(len(view), 200, replace=False))
+    np.testing.assert_array_equal(
+        label_starts(series, scattered, rule), label_windows(view[scattered], rule)
+    )
+
+
+def test_moola_label_writes_what_label_series_gives_batch_by_batch(tmp_path: Path) -> None:
+    """``moola label`` labels and writes a few thousand windows at a time; the file holds
+    exactly label_series' windows (bars, labels, start_bar), in row groups."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    from moola.cli import main
+    from moola.data import load_parquet
+    from moola.data.signal_free import random_walk_series
+
+    bars = random_walk_series(9000, seed=3)
+    path = tmp_path / "bars.csv"
+    np.savetxt(path, bars, delimiter=",", header="open,high,low,close", comments="")
+    out = tmp_path / "windows.parquet"
+    assert main(["label", str(path), "--out", str(out), "--stride", "1"]) == 0
+    series = np.loadtxt(path, delimiter=",", skiprows=1)
+    got, want = load_parquet(out), label_series(series, LabelRule(stride=1))
+    assert len(got) == len(want) == 8896
+    np.testing.assert_array_equal(got.ohlc, want.ohlc)
+    for name in ("label", "expansion_start", "expansion_end", "start_bar"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert pq.ParquetFile(out).num_row_groups == 3  # 4096 + 4096 + 704 windows

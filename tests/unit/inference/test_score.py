@@ -16,6 +16,7 @@ import torch
 import moola
 from moola.cli import main
 from moola.data import save_parquet
+from moola.data.corpus import corpus_of_windows
 from moola.data.signal_free import SignalFreeConfig, generate_signal_free, random_walk_series
 from moola.inference import load_model
 from moola.inference.score import assess, score
@@ -144,7 +145,10 @@ def test_never_seen_windows_are_judged_with_the_runs_priors_interval_and_initial
     hindsight = prior_losses(tasks, fit_priors(tasks, targets), targets)
     initial_model = JadeCompact(loaded.model.config)
     initial_model.load_state_dict(judging.initial_weights)
-    x = torch.from_numpy(moola.data.build_features(other.ohlc, feature_set=loaded.feature_set))
+    # the model's inputs: series inputs, the windows laid onto the series they share bars of
+    corpus = corpus_of_windows(other, feature_set=loaded.feature_set, inputs=loaded.inputs)
+    assert loaded.inputs == "series"
+    x = corpus.store.gather(corpus.starts())
     initial = evaluate(initial_model, x, targets, tasks, None, priors=judging.priors).losses
     for name, head in verdict.heads.items():
         assert head["baseline"] == pytest.approx(run_priors[name], rel=1e-12)

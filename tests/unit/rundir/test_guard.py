@@ -45,6 +45,8 @@ FROZEN_CHANGES: list[tuple[str, Any, Any]] = [
     ("features", "candle,move,position", "all"),
     ("embargo", 10, 0),
     ("folds", 2, 0),
+    ("stride", 5, 15),
+    ("inputs", "window", "auto"),
     ("init", "pretrained", None),  # the weights a run started from
     ("freeze_trunk_steps", 5, 0),
 ]

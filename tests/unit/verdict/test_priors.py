@@ -12,8 +12,10 @@ from moola.tasks import best_constant_huber, make_tasks
 from moola.verdict import task_metrics, verdict
 from moola.verdict.priors import (
     best_f1_positions,
+    fit_label_priors,
     fit_priors,
     huber_minimiser_per_column,
+    label_prior_losses,
     prior_losses,
     prior_window_losses,
     window_losses,
@@ -123,3 +125,38 @@ def test_a_head_that_outputs_the_per_position_prior_did_not_learn() -> None:
     assert natural["countdown"] < 0.95 * constants["countdown"]
     per_window = prior_window_losses(tasks, priors, val)["countdown"]
     assert per_window.shape == (n,) and math.isfinite(float(per_window.sum()))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_priors_fitted_from_label_counts_are_fit_priors_on_every_windows_targets(
+    seed: int,
+) -> None:
+    """A run on the store fits its priors (and ``judging.pt`` records them) from the counts of
+    its distinct labels; they must be the priors fitted on every window's targets, as
+    before the store: exactly, but for the Huber minimisers' last bits (weighted sums)."""
+    g = np.random.default_rng(seed)
+    n = 700
+    start = (g.random(n) ** 2 * 25).astype(np.int64)
+    labels = np.stack([g.integers(0, 3, n), start, start + g.integers(2, 10, n)], axis=1)
+    labels[: n // 2] = labels[0]  # many windows sharing one label: weights well above 1
+    tasks = make_tasks()
+    t = torch.from_numpy(labels)
+    every = fit_priors(tasks, tasks.build_targets(t[:, 0], t[:, 1], t[:, 2], K))
+    counted = fit_label_priors(tasks, labels, K)
+    assert set(counted) == set(every) == set(tasks.names)
+    for name in tasks.names:
+        a, b = counted[name], every[name]
+        assert torch.equal(a.metric_prediction, b.metric_prediction), name
+        if name == "pointers" or name == "countdown":
+            torch.testing.assert_close(a.loss_prediction, b.loss_prediction, rtol=1e-12, atol=0)
+            assert a.constant is not None and b.constant is not None
+            assert torch.equal(a.constant, b.constant), name
+        else:
+            assert torch.equal(a.loss_prediction, b.loss_prediction), name
+    # ... and so are their losses on other windows, chunk by chunk or all at once
+    other = labels[::-1].copy()
+    o = torch.from_numpy(other)
+    at_once = prior_losses(tasks, counted, tasks.build_targets(o[:, 0], o[:, 1], o[:, 2], K))
+    chunked = label_prior_losses(tasks, counted, other, K, chunk=64)
+    for name in tasks.names:
+        assert chunked[name] == pytest.approx(at_once[name], rel=1e-12)

@@ -94,6 +94,22 @@ class RowFile:
             self.fd = None
 
 
+def read_rows(path: Path, start: int, stop: int) -> np.ndarray:
+    """Rows ``start..stop-1`` of a store's .npy file, read rather than mapped: a scan of a
+    whole file (every bar's hash) leaves its pages in the page cache, not in the process."""
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        per_row = int(np.prod(shape[1:], dtype=np.int64))
+        stop = min(stop, int(shape[0]))
+        handle.seek(handle.tell() + start * per_row * dtype.itemsize)
+        rows = np.fromfile(handle, dtype=dtype, count=max(0, stop - start) * per_row)
+    return rows.reshape(-1, *shape[1:])
+
+
 def open_array(folder: Path, file: str, spec: dict[str, Any]) -> np.ndarray:
     """A store file, memory-mapped read-only and checked against its manifest entry.
 

@@ -144,7 +144,10 @@ def _open_cached(
         cache=str(folder),
         reused=True,
     )
-    return _assemble(arrays, window, plan, settings, str(manifest["fingerprint"]), info)
+    store = _assemble(arrays, window, plan, settings, str(manifest["fingerprint"]), info)
+    if "bars" in arrays:
+        store.bars_file = folder / manifest["arrays"]["bars"]["file"]
+    return store
 
 
 #: The layout, the bars and the window table's arrays (None: unlabelled), made on demand.

@@ -11,6 +11,7 @@ they depend on (:mod:`moola.data.store.cache`) and reused from there while nothi
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ import numpy as np
 
 from moola.data.features import DEFAULT_FEATURE_SET
 from moola.data.features.candles import FeatureSettings
-from moola.data.labeling import check_series
+from moola.data.labeling import LabelRule, check_series, label_starts, series_starts
 from moola.data.overlap import SeriesLayout
 from moola.data.store.assemble import Notify, identity_of, make_store
 from moola.data.store.digest import array_digest
-from moola.data.store.layout import BarLayout, lay_out
+from moola.data.store.layout import BarLayout, lay_out, plan_segments
 from moola.data.store.plan import ColumnPlan, resolve_semantics
 from moola.data.store.store import SeriesStore
 from moola.data.windows import (
@@ -200,3 +201,69 @@ def series_layout(series: Sequence[np.ndarray]) -> tuple[BarLayout, np.ndarray, 
     np.cumsum([len(s) for s in series], out=offsets[1:])
     layout = BarLayout(offsets, np.zeros(0, dtype=np.int64), 0)
     return layout, np.concatenate(series) if len(series) > 1 else series[0], None
+
+
+def build_labelled_series(
+    bars: Any,
+    rule: LabelRule,
+    *,
+    feature_set: str | tuple[str, ...] | list[str] = DEFAULT_FEATURE_SET,
+    settings: FeatureSettings | None = None,
+    cache: bool = False,
+    source: str | Path | None = None,
+    source_digest: str | None = None,
+    notify: Notify | None = None,
+) -> SeriesStore:
+    """The labelled store of one bar series cut by ``rule`` (``moola label``'s windows,
+    labelled on the fly): ``series`` inputs, each bar stored once whatever the stride.
+
+    The same store, array for array (so the same fingerprint), as ``build_store`` of
+    ``label_series(bars, rule)``: the bars from the first window's start to the last
+    window's end, the windows' global starts, their labels and ``(0, start_bar)``. The
+    windows' bars are never cut out (:func:`moola.data.labeling.label_starts` labels them a
+    chunk at a time). ``source_digest``: the content digest of the file the bars came from.
+    """
+    settings = settings or FeatureSettings()
+    plan = ColumnPlan.of(feature_set)
+    path = Path(source) if source is not None else None
+    what = str(path) if path is not None else "series"
+    checked = check_bars(bars, rule.window, what)
+    identity = identity_of("labelled series", rule.window, plan, "series", settings)
+
+    def origin() -> dict[str, Any]:
+        digest = source_digest or array_digest(iter([("0", checked)]))
+        described: dict[str, Any] = {"digest": digest, "rule": asdict(rule)}
+        if path is not None:
+            described["path"] = str(path.resolve())
+        return described
+
+    def lay() -> tuple[BarLayout, np.ndarray, dict[str, np.ndarray]]:
+        position = series_starts(len(checked), rule)
+        keys = np.zeros(len(position), dtype=np.int64)
+        layout = plan_segments(keys, position, rule.window)
+        # segment s: the bars from its first window's start on (windows are in start order)
+        first_rows = np.flatnonzero(np.r_[True, position[1:] > position[:-1] + rule.window])
+        pieces = [
+            checked[position[r] : position[r] + int(n)] for r, n in zip(first_rows, layout.lengths)
+        ]
+        laid = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        table = {
+            "starts": layout.starts,
+            "labels": label_starts(checked, position, rule),
+            "source": np.stack([keys, position], axis=1),
+        }
+        return layout, laid, table
+
+    return make_store(
+        identity=identity,
+        origin=origin,
+        stem=path.name if path is not None else "series",
+        source_path=path,
+        cache=cache,
+        window=rule.window,
+        plan=plan,
+        settings=settings,
+        notify=notify,
+        lay=lay,
+        threaded=True,
+    )

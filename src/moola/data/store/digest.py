@@ -22,6 +22,8 @@ from moola.data.store.arrays import RowFile, StoreError
 STORE_FORMAT = 1
 #: The packages whose code decides a store's numbers (every module's bytes are hashed).
 CODE_PACKAGES = ("moola.data.features", "moola.data.store")
+#: Single modules whose code decides a store's arrays too (the labels of a labelled series).
+CODE_MODULES = ("moola.data.labeling",)
 
 
 def code_digest() -> str:
@@ -34,6 +36,9 @@ def code_digest() -> str:
         folder = Path(importlib.import_module(package).__file__ or "").parent
         for path in sorted(folder.glob("*.py")):
             digest.update(f"{package}.{path.stem}".encode() + b"\0" + path.read_bytes())
+    for name in CODE_MODULES:
+        path = Path(importlib.import_module(name).__file__ or "")
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from moola.data.features import FEATURE_GROUPS
 from moola.data.features.candles import Candles, FeatureSettings
+from moola.data.store.arrays import StoreError
 from moola.data.store.plan import ColumnPlan
 from moola.data.store.scan import ScanRows, ScanState, scan
 
@@ -188,6 +189,7 @@ def featurise(
                 rows = (first[:, None] + np.arange(length)[None, :]).reshape(-1)
             ohlc = np.asarray(bars[rows]).reshape(len(first), length, 4)
             columns, ema = featurise_windows(ohlc, plan, settings, threaded=threaded)
+            check_finite(columns.reshape(len(first) * length, -1), int(first[0]), plan)
             block[rows] = columns.reshape(len(first) * length, -1)
             if anchors is not None and ema is not None:
                 anchors[rows] = np.stack([ohlc[:, :, 3].reshape(-1), ema.reshape(-1)], axis=1)
@@ -195,6 +197,19 @@ def featurise(
         begin = int(offsets[s])
         series = bars[begin : int(offsets[s + 1])]
         for a, b, columns, ema in series_blocks(series, plan, settings):
+            check_finite(columns, begin + a, plan)
             block[begin + a : begin + b] = columns
             if anchors is not None:
                 anchors[begin + a : begin + b] = np.stack([series[a:b, 3], ema], axis=1)
+
+
+def check_finite(columns: np.ndarray, first_bar: int, plan: ColumnPlan) -> None:
+    """Every stored feature is finite (bars are checked before, and every feature is bounded
+    by its definition): a store's inputs never need checking when a batch is drawn."""
+    finite = np.isfinite(columns)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise StoreError(
+            f"bar {first_bar + int(row)}: feature {plan.stored[int(col)]} is not finite "
+            f"({columns[row, col]}); the bars were valid, so this is a bug in the feature code"
+        )

@@ -23,6 +23,7 @@ from moola.data.store.digest import array_digest, file_digest
 from moola.data.store.layout import BarLayout, lay_out
 from moola.data.store.plan import ColumnPlan, resolve_semantics
 from moola.data.store.store import SeriesStore
+from moola.data.store.stream import lay_windows_file
 from moola.data.windows import DEFAULT_WINDOW
 from moola.errors import DataValidationError
 
@@ -108,6 +109,10 @@ def open_store(
         identity = identity_of("windows file", window, plan, semantics, settings)
 
         def lay() -> tuple[BarLayout, np.ndarray, dict[str, np.ndarray]]:
+            if semantics == "series" and path.suffix.lower() == ".parquet":
+                streamed = lay_windows_file(path, window)  # bar by bar, by start_bar
+                if streamed is not None:
+                    return streamed
             windows = load_windows(path, window=window)
             layout, bars, keys, position = lay_out(windows, semantics)
             return layout, bars, table_of(windows, layout, keys, position)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +31,7 @@ import torch
 
 from moola.data.features.candles import FeatureSettings
 from moola.data.features.move import DRIFT_LIMIT
+from moola.data.store.arrays import read_rows
 from moola.data.store.layout import window_view
 from moola.data.store.plan import ColumnPlan
 from moola.errors import InputValidationError
@@ -141,12 +143,39 @@ class SeriesStore:
         self.table = table
         self._fingerprint = fingerprint
         self.info = info
+        #: The file ``bars`` is mapped from (a cached store; None in memory): what
+        #: :meth:`bar_rows` reads.
+        self.bars_file: Path | None = None
         self.device = torch.device("cpu")
         self._block = _tensor(block)
         self._anchors = _tensor(anchors) if anchors is not None else None
         self._steps = torch.arange(self.window, dtype=torch.int64)
         position = np.arange(self.window, dtype=np.float64) / (self.window - 1)
         self._position = torch.from_numpy(position.astype(np.float32))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a sweep ships a store to its workers) as its arrays, read into memory
+        (a memory map travels as its bytes) and on the CPU; the fingerprint computed first."""
+        state = {
+            "window": self.window,
+            "plan": self.plan,
+            "settings": self.settings,
+            "offsets": np.asarray(self.offsets),
+            "bars": None if self.bars is None else np.asarray(self.bars),
+            "block": np.asarray(self.block),
+            "anchors": None if self.anchors is None else np.asarray(self.anchors),
+            "table": None
+            if self.table is None
+            else WindowTable(
+                *(np.asarray(a) for a in (self.table.starts, self.table.labels, self.table.source))
+            ),
+            "fingerprint": self.fingerprint,
+            "info": self.info,
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     # -- what it holds -------------------------------------------------------------------
     @property
@@ -168,6 +197,16 @@ class SeriesStore:
     @property
     def n_bars(self) -> int:
         return int(self.offsets[-1])
+
+    def bar_rows(self, start: int, stop: int) -> np.ndarray:
+        """The OHLC of bars ``start..stop-1`` (``series`` inputs only): read from the cache
+        file when the store is mapped, so that scanning every bar does not bring the whole
+        file into the process (:func:`moola.data.store.arrays.read_rows`)."""
+        if self.bars is None:
+            raise InputValidationError("this store keeps no OHLC (window inputs)")
+        if self.bars_file is not None and self.bars_file.is_file():
+            return read_rows(self.bars_file, start, stop)
+        return np.asarray(self.bars[start:stop])
 
     @property
     def n_windows(self) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from moola.data import OHLCWindows
+from moola.data.corpus import Corpus
 from moola.errors import ConfigError, MoolaError
 from moola.rundir.best import save_best
 from moola.rundir.checkpoint import (
@@ -26,12 +27,12 @@ from moola.rundir.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from moola.rundir.guard import ResumeMismatchError, check_resume, check_same_data
+from moola.rundir.guard import DATA_FORMAT, ResumeMismatchError, check_resume, check_same_data
 from moola.rundir.judging import Judging, priors_of, save_judging
 from moola.rundir.layout import BEST_NAME, CHECKPOINT_NAME, JUDGING_NAME
 from moola.seeding import rng_state, set_rng_state
 from moola.threads import AutoThreads
-from moola.train.config import TrainConfig
+from moola.train.config import TrainConfig, recorded_config
 from moola.train.init import init_changed
 from moola.train.loop.best import BestRecord, BestTracker, copy_weights
 from moola.train.loop.history import History, LossMeter
@@ -47,15 +48,19 @@ from moola.verdict import Evaluation
 ProgressCallback = Callable[[int, dict[str, float]], None]
 
 
+def epoch_order(n_train: int, seed: int, epoch: int) -> torch.Tensor:
+    """The seeded permutation of the training rows in ``epoch``."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n_train, generator=generator)
+
+
 def batch_indices(
     n_train: int, batch_size: int, seed: int, step: int, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
     """Indices of the batch at ``step``: a seeded permutation per epoch, last partial batch
     dropped. A function of its arguments only, so a resumed run draws the same batches."""
-    per_epoch = n_train // batch_size
-    epoch, position = divmod(step, per_epoch)
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n_train, generator=generator)
+    epoch, position = divmod(step, n_train // batch_size)
+    order = epoch_order(n_train, seed, epoch)
     return order[position * batch_size : (position + 1) * batch_size].to(device)
 
 
@@ -77,7 +82,7 @@ class Trainer:
         self,
         config: TrainConfig,
         *,
-        windows: OHLCWindows | None = None,
+        windows: OHLCWindows | Corpus | None = None,
         run: Run | None = None,
         objective: Objective | None = None,
         load_init: bool = True,
@@ -122,6 +127,7 @@ class Trainer:
         self.best_record: BestRecord | None = None  # what save() writes as best.pt
 
         self.step = 0
+        self._epoch: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
         self.history = History(self.tasks.names)
         self.meter = LossMeter(self.tasks.names, self.device)
         self.partial_row_logged = False
@@ -139,11 +145,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def batch_indices(self, step: int) -> torch.Tensor:
-        """This process's rows of the batch at ``step``: all of it, or under ``torchrun`` its
-        rank's contiguous shard (the shards together are the one-process batch)."""
-        rows = batch_indices(
-            len(self.data.train), self.batch_size, self.config.seed, step, self.device
-        )
+        """This process's rows of the batch at ``step`` (:func:`batch_indices`, the epoch's
+        permutation made once per epoch: a permutation of millions of rows costs seconds, a
+        step milliseconds): all of it, or under ``torchrun`` its rank's contiguous shard (the
+        shards together are the one-process batch)."""
+        n, size = len(self.data.train), self.batch_size
+        epoch, position = divmod(step, n // size)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, epoch_order(n, self.config.seed, epoch))
+        rows = self._epoch[1][position * size : (position + 1) * size].to(self.device)
         if not self.collective.active:
             return rows
         share = self.batch_size // self.collective.world
@@ -297,6 +307,7 @@ class Trainer:
             "rng": self.rng,
             "feature_names": list(self.feature_names),
             "fingerprint": self.data.fingerprint,
+            "data_format": DATA_FORMAT,
             "init": self.init_record,
             "history": self.history.state_dict(),
             "initial": None if self.initial is None else self.initial.to_dict(),
@@ -383,7 +394,7 @@ class Trainer:
         cls,
         path: str | Path,
         *,
-        windows: OHLCWindows | None = None,
+        windows: OHLCWindows | Corpus | None = None,
         objective: Objective | None = None,
         **overrides: Any,
     ) -> Trainer:
@@ -393,7 +404,7 @@ class Trainer:
         the one the run was started with (default: the config's)."""
         state = load_checkpoint(path)
         try:
-            saved = TrainConfig.from_dict(state["config"])
+            saved = TrainConfig.from_dict(recorded_config(state["config"]))
         except MoolaError as exc:
             raise CheckpointError(f"checkpoint {path} has a bad config: {exc}") from None
         config = TrainConfig.from_dict({**saved.to_dict(), **overrides})
@@ -410,7 +421,12 @@ class Trainer:
             )
         trainer = cls(config, windows=windows, objective=objective, load_init=False)
         check_feature_names(state["feature_names"], trainer.feature_names, path)
-        check_same_data(state["fingerprint"], trainer.data.fingerprint, path, saved.data)
+        legacy = int(state.get("data_format", 1)) < DATA_FORMAT
+        actual = trainer.data.fingerprint
+        legacy_fingerprint = getattr(trainer.objective, "legacy_fingerprint", None)
+        if legacy and callable(legacy_fingerprint):  # recorded before the series store
+            actual = legacy_fingerprint()
+        check_same_data(state["fingerprint"], actual, path, saved.data, legacy=legacy)
         check_model_shapes(state["model"], trainer.model, path)
         try:
             trainer.load_state_dict(state)

@@ -12,6 +12,7 @@ others.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,41 @@ from moola.verdict import BlockBootstrap, Evaluation
 
 if TYPE_CHECKING:
     from moola.data import OHLCWindows
+    from moola.data.corpus import Corpus
     from moola.train.config import TrainConfig
 
 
+#: Windows evaluated at a time (their inputs: about 27 MB at K = 105, F = 16).
+EVAL_CHUNK = 4096
+
+
+class DataPart(ABC):
+    """One part of a run's data, as the loop and the evaluation read it: its size, the
+    batch of rows ``idx``, and every row in order, a chunk at a time (so that no part needs
+    to be held whole: :class:`Part` holds its tensors, a store-backed part draws its rows)."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The inputs and targets of the rows ``idx`` (a device index tensor)."""
+
+    def chunks(
+        self, size: int = EVAL_CHUNK
+    ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        """Every row in order, ``size`` rows at a time: (inputs, targets) per chunk."""
+        for a in range(0, len(self), size):
+            yield self.take(torch.arange(a, min(a + size, len(self)), device=self.device))
+
+    @property
+    def device(self) -> torch.device:
+        """Where the rows' inputs are made (index tensors go there)."""
+        return torch.device("cpu")
+
+
 @dataclass
-class Part:
+class Part(DataPart):
     """One part of a run's data on its device: inputs (N, K, F) and targets by task name."""
 
     x: torch.Tensor
@@ -45,6 +76,20 @@ class Part:
             k: v.index_select(0, idx) for k, v in self.targets.items()
         }
 
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+
+def whole(part: DataPart) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A part's inputs and targets as whole tensors (small parts: tests, the API)."""
+    if isinstance(part, Part):
+        return part.x, part.targets
+    pieces = list(part.chunks())
+    return torch.cat([x for x, _ in pieces]), {
+        k: torch.cat([t[k] for _, t in pieces]) for k in pieces[0][1]
+    }
+
 
 @dataclass
 class RunData:
@@ -53,8 +98,8 @@ class RunData:
     the validation part, the block bootstrap of the verdict's interval, the feature names and
     the fingerprint the resume guard checks."""
 
-    train: Part
-    val: Part
+    train: DataPart
+    val: DataPart
     #: Per task, the loss of its prior-only predictor on the validation part (natural units).
     prior_losses: dict[str, float]
     #: The prior-only predictors themselves, as the objective fitted them (training part only).
@@ -75,21 +120,22 @@ class RunData:
     def n_features(self) -> int:
         return len(self.feature_names)
 
+    # Whole-tensor views of the parts (small data: tests and the API).
     @property
     def x_train(self) -> torch.Tensor:
-        return self.train.x
+        return whole(self.train)[0]
 
     @property
     def y_train(self) -> dict[str, torch.Tensor]:
-        return self.train.targets
+        return whole(self.train)[1]
 
     @property
     def x_val(self) -> torch.Tensor:
-        return self.val.x
+        return whole(self.val)[0]
 
     @property
     def y_val(self) -> dict[str, torch.Tensor]:
-        return self.val.targets
+        return whole(self.val)[1]
 
 
 class Objective(ABC):
@@ -103,7 +149,11 @@ class Objective(ABC):
 
     @abstractmethod
     def build_data(
-        self, config: TrainConfig, device: torch.device, *, windows: OHLCWindows | None = None
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        *,
+        windows: OHLCWindows | Corpus | None = None,
     ) -> RunData:
         """Load, split and featurise the data; build the targets and fit the priors on the
         training part only."""
@@ -115,7 +165,7 @@ class Objective(ABC):
         """A freshly initialised model on ``device`` (it draws from the seeded RNG)."""
 
     def batch(
-        self, part: Part, idx: torch.Tensor, step: int
+        self, part: DataPart, idx: torch.Tensor, step: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The inputs and targets of the batch ``idx`` at ``step``: the rows as they are. An
         objective that corrupts its inputs (masking) does it here, as a function of

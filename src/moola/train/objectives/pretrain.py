@@ -34,7 +34,7 @@ from moola.rundir.layout import PRETRAINED_NAME
 from moola.rundir.pretrained import save_pretrained
 from moola.tasks import TaskSet
 from moola.train.objective_names import PRETRAIN_OBJECTIVES
-from moola.train.objectives.base import Objective, Part, RunData
+from moola.train.objectives.base import DataPart, Objective, Part, RunData
 from moola.train.objectives.dense import (
     PRIOR_WINDOWS,
     RECONSTRUCTION_PRIOR_WINDOWS,
@@ -58,6 +58,7 @@ from moola.verdict import BlockBootstrap, Evaluation, evaluate, fit_priors, prio
 
 if TYPE_CHECKING:
     from moola.data import OHLCWindows
+    from moola.data.corpus import Corpus
     from moola.models.multitask import MultiTaskModel
     from moola.train.config import TrainConfig
 
@@ -113,7 +114,11 @@ class PretrainObjective(Objective):
 
     # ------------------------------------------------------------------ data
     def build_data(
-        self, config: TrainConfig, device: torch.device, *, windows: OHLCWindows | None = None
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        *,
+        windows: OHLCWindows | Corpus | None = None,
     ) -> RunData:
         """The corpus's store, its dense split, the held-out windows with their targets and
         masks, and the priors fitted on a sample of training windows."""
@@ -187,7 +192,7 @@ class PretrainObjective(Objective):
         return targets
 
     def batch(
-        self, part: Part, idx: torch.Tensor, step: int
+        self, part: DataPart, idx: torch.Tensor, step: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The windows' inputs from the store, their rule labels and, for the reconstruction,
         their hidden bars at this step (a function of the seed, the step and the window)."""
@@ -211,6 +216,7 @@ class PretrainObjective(Objective):
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, model: MultiTaskModel, data: RunData) -> Evaluation:
         evaluation = Evaluation({}, {})
+        assert isinstance(data.val, Part)  # the held-out windows, built once (build_data)
         if self.rule_tasks is not None:
             targets = {k: v for k, v in data.val.targets.items() if k != RECONSTRUCTION}
             evaluation = evaluate(

@@ -1,9 +1,12 @@
 """JadeCompact's objective: its four heads (type, pointers, binary, countdown) learn from a
 window's labels, and each is judged against its prior-only predictor.
 
-This is what ``moola train`` runs. The data are labelled windows (``--data``); the targets
-are built from each window's label and expansion span; the priors are fitted on the
-training part only (:mod:`moola.verdict.priors`).
+This is what ``moola train`` runs. The data are labelled windows (``--data``) as views over a
+series store (:mod:`moola.data.corpus`): each bar's inputs computed once, a batch drawn as
+one gather, its targets built from the windows' labels when it is drawn
+(:class:`~moola.train.objectives.labelled.LabelledPart`). The priors are fitted on the
+training part's labels only (:func:`moola.verdict.fit_label_priors`), and the validation
+part is scored a chunk at a time (:func:`moola.verdict.evaluate_chunks`).
 """
 
 from __future__ import annotations
@@ -13,48 +16,58 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from moola.data import OHLCWindows, load_windows
-from moola.data.seen import record_bars
-from moola.data.split_features import split_features
-from moola.data.splits import choose_split
+from moola.data import OHLCWindows
+from moola.data.corpus import Corpus, corpus_of_windows, load_corpus
+from moola.data.splits import split_timeline
 from moola.data.synthetic import SyntheticConfig
 from moola.models import JadeCompact, JadeConfig
 from moola.tasks import TaskSet, make_tasks
-from moola.train.objectives.base import Objective, Part, RunData
+from moola.train.objectives.base import EVAL_CHUNK, Objective, RunData
+from moola.train.objectives.labelled import LabelledPart
 from moola.verdict import (
     BlockBootstrap,
     Evaluation,
-    evaluate,
-    fit_priors,
-    prior_losses,
-    prior_window_losses,
+    evaluate_chunks,
+    fit_label_priors,
+    label_prior_window_losses,
 )
 from moola.verdict.power import expected_half_widths, small_part_warning
-from moola.verdict.priors import Prior
 
 if TYPE_CHECKING:
     from moola.models.multitask import MultiTaskModel
     from moola.train.config import TrainConfig
 
 
-def load_data(config: TrainConfig) -> OHLCWindows:
-    """The run's windows; the synthetic market is fixed by ``data_seed`` while ``seed`` varies."""
+def load_data(config: TrainConfig) -> Corpus:
+    """The run's labelled windows as a corpus; the synthetic market is fixed by ``data_seed``
+    while ``seed`` varies, and bar series are cut every ``stride`` bars."""
     market = SyntheticConfig(
         n_windows=config.n_windows, window=config.window, seed=config.data_seed
     )
-    return load_windows(config.data, window=config.window, synthetic=market)
+    return load_corpus(
+        config.data,
+        window=config.window,
+        stride=config.stride,
+        feature_set=config.features,
+        inputs=config.inputs,
+        synthetic=market,
+    )
+
+
+def as_corpus(windows: OHLCWindows | Corpus, config: TrainConfig) -> Corpus:
+    """Windows given to a run (the API, a fold, a sweep's worker) as a corpus."""
+    if isinstance(windows, Corpus):
+        return windows
+    return corpus_of_windows(windows, feature_set=config.features, inputs=config.inputs)
 
 
 def validation_warnings(
-    tasks: TaskSet,
-    priors: dict[str, Prior],
-    targets: dict[str, torch.Tensor],
-    bootstrap: BlockBootstrap,
-    config: TrainConfig,
+    prior_window: dict[str, torch.Tensor], bootstrap: BlockBootstrap, config: TrainConfig
 ) -> list[dict[str, str]]:
     """A warning when the validation set is too small for the interval to decide
-    (:mod:`moola.verdict.power`)."""
-    losses = {k: v.numpy() for k, v in prior_window_losses(tasks, priors, targets).items()}
+    (:mod:`moola.verdict.power`); ``prior_window``: the prior's loss on each validation
+    window, per head."""
+    losses = {k: v.numpy() for k, v in prior_window.items()}
     n = len(bootstrap.order)
     warning = small_part_warning(
         "validation set",
@@ -81,54 +94,65 @@ class SupervisedObjective(Objective):
 
     name = "supervised"
 
+    def __init__(self, tasks: TaskSet) -> None:
+        super().__init__(tasks)
+        self.corpus: Corpus | None = None  # what build_data drew its parts from
+
     @classmethod
     def from_config(cls, config: TrainConfig) -> SupervisedObjective:
         return cls(supervised_tasks(config))
 
     def build_data(
-        self, config: TrainConfig, device: torch.device, *, windows: OHLCWindows | None = None
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        *,
+        windows: OHLCWindows | Corpus | None = None,
     ) -> RunData:
-        """Load (unless ``windows`` is given), check, split and featurise the data, and build
-        the targets and the priors. The whole data set is checked for finite features once
-        here, so the model can skip its per-batch check. Each window's features are held
-        once, as float32, in its part's array; the OHLC is not kept."""
-        windows = windows if windows is not None else load_data(config)
-        windows.validate()
+        """Load (unless ``windows``, or a corpus of them, is given) and split the data; fit
+        the priors on the training part's labels. The store's inputs are finite (checked
+        when it was built), so the model skips its per-batch check. Nothing per window is
+        held but each part's first bars and labels; the store holds each bar once."""
+        corpus = as_corpus(windows, config) if windows is not None else load_data(config)
+        self.corpus = corpus
+        if device.type != "cpu":
+            corpus.store.to(device)
         # The split (random, chronological, or purged on detected shared bars) and its report.
-        split = choose_split(
-            windows, val_fraction=config.val_fraction, seed=config.seed, embargo=config.embargo
+        split = split_timeline(
+            corpus.timeline,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            embargo=config.embargo,
         )
-        # Features once, as float32, chunk by chunk into their part (moola.data.split_features).
-        feats = split_features(windows, split.train, split.val, feature_set=config.features)
-        window = windows.window
-
-        def targets(idx: np.ndarray) -> dict[str, torch.Tensor]:
-            built = self.tasks.build_targets(
-                torch.from_numpy(windows.label[idx]),
-                torch.from_numpy(windows.expansion_start[idx]),
-                torch.from_numpy(windows.expansion_end[idx]),
-                window,
-            )
-            return {k: v.to(device) for k, v in built.items()}
-
-        train = Part(feats.x_train.to(device), targets(split.train))
-        val = Part(feats.x_val.to(device), targets(split.val))
-        priors = fit_priors(self.tasks, train.targets)
+        window = corpus.window
+        train = LabelledPart(corpus, split.train, self.tasks)
+        val = LabelledPart(corpus, split.val, self.tasks)
+        priors = fit_label_priors(self.tasks, corpus.labels(split.train), window)
         bootstrap = BlockBootstrap(split.val_order, overlap_run=split.overlap_run, seed=config.seed)
+        # The priors' per-window losses on validation, their targets built a chunk at a time.
+        prior_window = label_prior_window_losses(
+            self.tasks, priors, corpus.labels(split.val), window, chunk=EVAL_CHUNK
+        )
         return RunData(
             train=train,
             val=val,
             # The priors' losses, fitted on the training part only and scored on validation.
-            prior_losses=prior_losses(self.tasks, priors, val.targets),
+            prior_losses={k: float(v.mean()) for k, v in prior_window.items()},
             priors=priors,
-            feature_names=feats.feature_names,
-            fingerprint=feats.fingerprint,
+            feature_names=corpus.feature_names,
+            fingerprint=corpus.fingerprint,
             window=window,
             split=split,
             bootstrap=bootstrap,
-            warnings=validation_warnings(self.tasks, priors, val.targets, bootstrap, config),
-            seen_bars=record_bars(windows, np.concatenate([split.train, split.val])),
+            warnings=validation_warnings(prior_window, bootstrap, config),
+            seen_bars=corpus.seen_bars(np.concatenate([split.train, split.val])),
         )
+
+    def legacy_fingerprint(self) -> str:
+        """The data fingerprint checkpoints recorded before the series store
+        (:meth:`moola.data.corpus.Corpus.legacy_fingerprint`)."""
+        assert self.corpus is not None, "build_data first"
+        return self.corpus.legacy_fingerprint()
 
     def build_model(
         self, config: TrainConfig, n_features: int, device: torch.device
@@ -136,16 +160,15 @@ class SupervisedObjective(Objective):
         """A freshly initialised JadeCompact (initialisation draws from the seeded RNG)."""
         model = JadeCompact(model_config(config, n_features))
         model.to(device)
-        model.check_finite = False  # build_data checked the whole data set
+        model.check_finite = False  # the store's inputs were checked when it was built
         return model
 
     def evaluate(self, model: MultiTaskModel, data: RunData) -> Evaluation:
-        return evaluate(
+        return evaluate_chunks(
             model,
-            data.val.x,
-            data.val.targets,
+            data.val.chunks(EVAL_CHUNK),
             self.tasks,
-            data.train.targets,
+            data.priors,
+            window=data.window,
             bootstrap=data.bootstrap,
-            priors=data.priors,
         )

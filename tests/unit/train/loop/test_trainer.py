@@ -116,3 +116,31 @@ def test_batch_order_is_a_seeded_permutation_per_epoch() -> None:
     epoch = torch.cat([trainer.batch_indices(s) for s in range(per_epoch)])
     assert len(set(epoch.tolist())) == per_epoch * bs  # no repeats within an epoch
     assert not torch.equal(trainer.batch_indices(0), trainer.batch_indices(per_epoch))
+
+
+def test_the_trainer_draws_the_batches_of_the_batch_function_with_one_permutation_an_epoch() -> (
+    None
+):
+    """The trainer keeps each epoch's permutation (a permutation of millions of rows costs
+    seconds); its batches are still the pure function's, in any order of steps (a resume)."""
+    from moola.train.loop import trainer as module
+
+    trainer = Trainer(tiny())
+    n, bs, seed = len(trainer.data.train), trainer.batch_size, trainer.config.seed
+    per_epoch = n // bs
+    made: list[int] = []
+    real = module.epoch_order
+
+    def counted(n_train: int, seed_: int, epoch: int) -> torch.Tensor:
+        made.append(epoch)
+        return real(n_train, seed_, epoch)
+
+    module.epoch_order = counted  # type: ignore[assignment]
+    try:
+        steps = [*range(3 * per_epoch), 5, per_epoch + 1]
+        for step in steps:
+            want = real(n, seed, step // per_epoch)[(step % per_epoch) * bs :][:bs]
+            assert torch.equal(trainer.batch_indices(step), want)
+    finally:
+        module.epoch_order = real  # type: ignore[assignment]
+    assert made == [0, 1, 2, 0, 1]  # once per epoch, again only when the steps go back
