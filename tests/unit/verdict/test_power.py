@@ -12,6 +12,7 @@ from moola.verdict.power import (
     SMALL_DATA,
     expected_half_widths,
     small_part_warning,
+    too_small,
 )
 from moola.verdict.rules import LEARNED_MARGIN
 
@@ -58,3 +59,17 @@ def test_a_head_whose_prior_loss_is_zero_cannot_be_decided() -> None:
     boot = BlockBootstrap(np.arange(20), overlap_run=1, seed=0)
     widths = expected_half_widths({"flat": np.zeros(20)}, boot)
     assert widths == {"flat": float("inf")}
+
+
+def test_a_head_exactly_at_the_threshold_can_still_be_decided() -> None:
+    assert too_small({"a": MAX_HALF_WIDTH, "b": MAX_HALF_WIDTH + 1e-9}) == {
+        "b": MAX_HALF_WIDTH + 1e-9
+    }
+    assert too_small({"a": 0.2}, limit=0.25) == {} and too_small({"a": 0.3}, limit=0.25)
+
+
+def test_the_warning_lists_every_head_too_wide() -> None:
+    warning = small_part_warning("test block", 20, {"a": 0.2, "b": 0.4, "c": 0.1}, advice="x")
+    assert (
+        warning is not None and "about a ±20%, b ±40% of the prior's loss wide" in warning["text"]
+    )
