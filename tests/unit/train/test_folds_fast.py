@@ -21,12 +21,21 @@ import torch._dynamo
 from moola.data import OHLCWindows, WindowDataset
 from moola.data.signal_free import SignalFreeConfig, generate_signal_free
 from moola.data.splits import fold_indices, overlap_run
+from moola.models.forward import forward_eval
 from moola.tasks import make_tasks
 from moola.train import TrainConfig, Trainer
 from moola.train.folds import FoldScores, pooled_metrics, run_folds
-from moola.verdict import BlockBootstrap, fit_priors, judge_windows, prior_window_losses
+from moola.verdict import (
+    BlockBootstrap,
+    fit_priors,
+    judge_windows,
+    prior_window_losses,
+    task_metrics,
+    window_losses,
+)
 
 WINDOW, STRIDE, FOLDS, EMBARGO = 24, 4, 2, 3
+FEATURES = "original"  # not the default: the test block must be built with the run's
 
 
 def two_series() -> OHLCWindows:
@@ -60,23 +69,25 @@ def two_series() -> OHLCWindows:
 
 def config(**overrides: Any) -> TrainConfig:
     values: dict[str, Any] = dict(
-        steps=2,
+        steps=3,
         eval_every=1,
         batch_size=8,
         model={"hidden_size": 4, "projection_dim": 4},
         threads=1,
         out_dir=None,
         progress=False,
-        seed=7,
+        seed=2,  # not 0, the bootstrap's default
+        lr=0.3,  # steps that overshoot: the best weights are not the last
         embargo=0,
+        features=FEATURES,
     )
     return TrainConfig(**{**values, **overrides})
 
 
-@pytest.fixture(scope="module")
-def folded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def fold_run(board: Path) -> dict[str, Any]:
+    """One 2-fold run (the checks below share it: mutation testing runs a test per mutant
+    of the functions it calls, so they are one test)."""
     windows = two_series()
-    board = tmp_path_factory.mktemp("board")
     seen: list[FoldScores] = []
     result = run_folds(
         config(tensorboard_dir=str(board)),
@@ -89,11 +100,11 @@ def folded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def targets_of(windows: OHLCWindows, idx: np.ndarray) -> dict[str, torch.Tensor]:
-    part = WindowDataset(windows.subset(idx))
+    part = WindowDataset(windows.subset(idx), feature_set=FEATURES)
     return make_tasks().build_targets(part.label, part.expansion_start, part.expansion_end, WINDOW)
 
 
-def test_each_fold_is_the_cut_of_fold_indices_with_the_embargo_asked(
+def check_each_fold_is_the_cut_of_fold_indices_with_the_embargo_asked(
     folded: dict[str, Any],
 ) -> None:
     windows, doc, seen = folded["windows"], folded["result"].doc, folded["seen"]
@@ -105,13 +116,13 @@ def test_each_fold_is_the_cut_of_fold_indices_with_the_embargo_asked(
     assert [s.fold for s in seen] == [f["fold"] for f in doc["per_fold"]] == [1, 2]
     for (train, test), fold in zip(cuts, doc["per_fold"]):
         assert (fold["n_train"], fold["n_test"]) == (len(train), len(test))
-        assert fold["best_step"] in (1, 2)  # the fold's best weights, by its inner split
+        assert fold["best_step"] in (1, 2, 3)  # the fold's best weights, by its inner split
     assert doc["pooled"]["n_test"] == sum(len(test) for _, test in cuts)
     # one TensorBoard run per fold
     assert sorted(p.name for p in folded["board"].iterdir()) == ["fold1", "fold2"]
 
 
-def test_a_folds_priors_are_fitted_on_its_training_part_and_scored_in_time_order(
+def check_a_folds_priors_are_fitted_on_its_training_part_and_scored_in_time_order(
     folded: dict[str, Any],
 ) -> None:
     """The prior's per-window losses on the test block, by priors fitted on the fold's
@@ -136,7 +147,7 @@ def test_a_folds_priors_are_fitted_on_its_training_part_and_scored_in_time_order
             assert not np.array_equal(scores.head[name], scores.initial[name]), name
 
 
-def test_the_fold_and_the_pooled_verdicts_judge_their_windows_with_the_runs_seed(
+def check_the_fold_and_the_pooled_verdicts_judge_their_windows_with_the_runs_seed(
     folded: dict[str, Any],
 ) -> None:
     windows, doc, seen = folded["windows"], folded["result"].doc, folded["seen"]
@@ -151,7 +162,7 @@ def test_the_fold_and_the_pooled_verdicts_judge_their_windows_with_the_runs_seed
 
     names = list(seen[0].head)
     for (_, test), scores, fold in zip(cuts, seen, doc["per_fold"]):
-        boot = BlockBootstrap(np.arange(len(test)), overlap_run=runs_of(test), seed=7)
+        boot = BlockBootstrap(np.arange(len(test)), overlap_run=runs_of(test), seed=2)
         want = judge_windows(names, scores.head, scores.initial, scores.prior, scores.metrics, boot)
         assert fold["tasks"] == scores.tasks == want
         assert runs_of(test) == WINDOW // STRIDE  # 6 windows share bars with one: blocks of 6
@@ -162,7 +173,7 @@ def test_the_fold_and_the_pooled_verdicts_judge_their_windows_with_the_runs_seed
     boot = BlockBootstrap(
         np.arange(doc["pooled"]["n_test"]),
         overlap_run=max(runs_of(test) for _, test in cuts),
-        seed=7,
+        seed=2,
     )
     metrics = pooled_metrics(seen)
     want = judge_windows(names, pooled["head"], pooled["initial"], pooled["prior"], metrics, boot)
@@ -174,7 +185,7 @@ def test_the_fold_and_the_pooled_verdicts_judge_their_windows_with_the_runs_seed
     assert result.learned == all(v["learned"] for v in want.values())
 
 
-def test_the_summary_and_the_warnings_name_the_folds(folded: dict[str, Any]) -> None:
+def check_the_summary_and_the_warnings_name_the_folds(folded: dict[str, Any]) -> None:
     doc, seen = folded["result"].doc, folded["seen"]
     sizes = sorted(s.n_train for s in seen)
     assert sizes[0] != sizes[-1]  # the training part expands
@@ -191,6 +202,46 @@ def test_the_summary_and_the_warnings_name_the_folds(folded: dict[str, Any]) -> 
     assert all(w["kind"] == "small_data" and "use fewer --folds" in w["text"] for w in blocks)
 
 
+def check_a_fold_reproduces_as_a_run_on_its_training_part(folded: dict[str, Any]) -> None:
+    """Fold 1's head losses are those of the **best** weights of a run on its training
+    windows (runs are bit-identical), its initial losses those of that run's untrained model,
+    its metrics those of the best weights beside the priors of its training part."""
+    windows, seen = folded["windows"], folded["seen"]
+    train, test = fold_indices(
+        windows.start_bar, windows.series, window=WINDOW, folds=FOLDS, embargo=EMBARGO
+    )[0]
+    trainer = Trainer(config(), windows=windows.subset(train))
+    tasks, y = trainer.tasks, targets_of(windows, test)
+    x = WindowDataset(windows.subset(test), feature_set=FEATURES).x
+    time_order = np.lexsort((windows.start_bar[test], windows.series[test]))
+
+    def losses() -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor]]:
+        out = forward_eval(trainer.model, x)
+        by_task = {t.name: out[t.output_key] for t in tasks}
+        return {k: v.numpy()[time_order] for k, v in window_losses(tasks, by_task, y).items()}, out
+
+    initial, _ = losses()
+    result = trainer.fit()
+    assert result.best is not None and result.best.step == seen[0].best_step < 3  # not the last
+    trainer.model.load_state_dict(result.best.weights)
+    head, outputs = losses()
+    fit_on = {k: torch.cat([trainer.data.y_train[k], trainer.data.y_val[k]]) for k in y}
+    want = task_metrics(outputs, y, tasks, fit_on, window=WINDOW, priors=fit_priors(tasks, fit_on))
+    assert seen[0].metrics == want and "constant_mae_bars" in want["countdown"]
+    for name in tasks.names:
+        np.testing.assert_array_equal(seen[0].head[name], head[name])
+        np.testing.assert_array_equal(seen[0].initial[name], initial[name])
+
+
+def test_a_fold_run_is_what_its_parts_give(tmp_path: Path) -> None:
+    folded = fold_run(tmp_path / "board")
+    check_each_fold_is_the_cut_of_fold_indices_with_the_embargo_asked(folded)
+    check_a_folds_priors_are_fitted_on_its_training_part_and_scored_in_time_order(folded)
+    check_the_fold_and_the_pooled_verdicts_judge_their_windows_with_the_runs_seed(folded)
+    check_the_summary_and_the_warnings_name_the_folds(folded)
+    check_a_fold_reproduces_as_a_run_on_its_training_part(folded)
+
+
 def test_pooled_metrics_weigh_each_fold_by_its_test_windows() -> None:
     def fold(n_test: int, accuracy: float, prior: float) -> FoldScores:
         metrics = {"type": {"accuracy": accuracy, "baseline_accuracy": prior}}
@@ -204,13 +255,13 @@ def test_pooled_metrics_weigh_each_fold_by_its_test_windows() -> None:
 
 
 def test_a_fold_run_leaves_no_folder_and_prints_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], folded: dict[str, Any]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Each fold's run writes no folder of its own (folds.json is the record) and no
     progress bar, whatever the config says; the caller's config is left as it was."""
     capsys.readouterr()
     asked = config(out_dir=str(tmp_path / "run"), progress=True, telemetry_every=1, steps=1)
-    run_folds(asked, FOLDS, windows=folded["windows"], embargo=EMBARGO)
+    run_folds(asked, FOLDS, windows=two_series(), embargo=EMBARGO)
     assert not (tmp_path / "run").exists()
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
