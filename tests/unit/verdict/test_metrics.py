@@ -14,13 +14,14 @@ import pytest
 import torch
 from torch import nn
 
-from moola.tasks import make_tasks
+from moola.tasks import CountdownTask, TaskSet, make_tasks
 from moola.verdict import BlockBootstrap, evaluate, fit_priors, task_metrics
 from moola.verdict.evaluate import Evaluation
 from moola.verdict.interval import paired_interval, paired_intervals
 from moola.verdict.priors import prior_metrics, prior_window_losses, window_losses
 from tests.unit.verdict.hand_case import (
     BINARY_LOGITS,
+    CD_SCALE,
     OUTPUTS,
     TASKS,
     TRAIN,
@@ -164,7 +165,9 @@ def test_evaluate_uses_the_priors_given_and_needs_them_or_training_targets() -> 
     got = evaluate(Replay(OUTPUTS), x_rows(4), VAL, TASKS, None, priors=other)
     assert got.metrics["type"]["baseline_accuracy"] == pytest.approx(0.75)  # class 0 now
     assert "constant_mae_bars" not in got.metrics["countdown"]
-    with pytest.raises(ValueError, match="needs the priors or the training targets"):
+    with pytest.raises(
+        ValueError, match=r"^evaluate needs the priors or the training targets to fit them$"
+    ):
         evaluate(Replay(OUTPUTS), x_rows(4), VAL, TASKS, None)
 
 
@@ -204,3 +207,28 @@ def test_every_head_is_resampled_the_same_way_as_alone() -> None:
         assert got[name] == pytest.approx(want, rel=1e-12), name
         # the paired difference is the prior's mean loss minus the head's
         assert want["paired_diff"] == pytest.approx(float(prior[name].mean() - head[name].mean()))
+
+
+def test_a_head_without_a_metric_still_gets_its_interval() -> None:
+    """A task that is none of JadeCompact's four has no metric of its own; with a bootstrap
+    its metrics are its interval alone."""
+    wave = TaskSet((CountdownTask("wave", 1.0, target_scale=CD_SCALE),))
+    outputs = {"wave": OUTPUTS["expansion_countdown"]}
+    boot = BlockBootstrap(np.arange(4), seed=3, n_boot=50)
+    got = evaluate(
+        Replay(outputs),
+        x_rows(4),
+        {"wave": VAL["countdown"]},
+        wave,
+        {"wave": TRAIN["countdown"]},
+        bootstrap=boot,
+    )
+    assert set(got.metrics) == {"wave"}
+    assert set(got.metrics["wave"]) == {
+        "paired_diff",
+        "paired_low",
+        "paired_high",
+        "ratio_low",
+        "ratio_high",
+        "bootstrap_block",
+    }
