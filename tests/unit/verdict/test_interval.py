@@ -163,3 +163,19 @@ def test_a_prior_of_zero_loss_gives_an_infinite_ratio_without_a_division_warning
     assert not [w for w in caught if "in divide" in str(w.message)], [
         str(w.message) for w in caught
     ]
+
+
+def test_resamples_are_the_seeded_streams_block_starts_and_reach_every_window() -> None:
+    """Each resample draws ceil(n / block) block starts, uniform on 0..n − block, from the
+    run's seed and the bootstrap's own stream (what makes an old run's interval reproducible);
+    the first and the last window are both drawn."""
+    from moola.seeding import numpy_generator
+    from moola.verdict.interval import BOOTSTRAP_STREAM
+
+    n, seed = 20, 4
+    boot = BlockBootstrap(np.arange(n)[::-1], overlap_run=3, seed=seed, n_boot=500)
+    starts = numpy_generator(seed, BOOTSTRAP_STREAM).integers(0, n - 3 + 1, size=(500, 7))
+    positions = (starts[:, :, None] + np.arange(3)).reshape(500, -1)[:, :n]
+    idx = bootstrap_indices(boot)
+    np.testing.assert_array_equal(idx, boot.order[positions])
+    assert set(idx.ravel().tolist()) == set(range(n))

@@ -36,12 +36,14 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@pytest.fixture(scope="module")
-def metrics() -> dict[str, dict[str, float]]:
+def measured() -> dict[str, dict[str, float]]:
+    """The hand case's metrics, computed in each test (not a shared fixture: mutation testing
+    runs, per mutant, the tests that call the mutated function while they run)."""
     return task_metrics(OUTPUTS, VAL, TASKS, TRAIN, window=K, priors=fit_priors(TASKS, TRAIN))
 
 
-def test_type_accuracy_balanced_accuracy_and_the_majority_class(metrics: dict) -> None:
+def test_type_accuracy_balanced_accuracy_and_the_majority_class() -> None:
+    metrics = measured()
     got = metrics["type"]
     # predicted 0, 0, 1, 1 against 0, 0, 0, 1: 3 of 4 right
     assert got["accuracy"] == pytest.approx(0.75)
@@ -51,7 +53,8 @@ def test_type_accuracy_balanced_accuracy_and_the_majority_class(metrics: dict) -
     assert got["baseline_accuracy"] == pytest.approx(0.25)
 
 
-def test_pointer_mae_is_in_bars_of_the_window(metrics: dict) -> None:
+def test_pointer_mae_is_in_bars_of_the_window() -> None:
+    metrics = measured()
     got = metrics["pointers"]
     # |out - truth| = 0.1, 0 | 0, 0.2 | 0, 0 | 0, 0.2 -> 0.5 over 8 columns, x 5 bars
     assert got["mae_bars"] == pytest.approx(0.5 / 8 * K)
@@ -60,7 +63,8 @@ def test_pointer_mae_is_in_bars_of_the_window(metrics: dict) -> None:
     assert got["baseline_mae_bars"] == pytest.approx(1.2 / 8 * K)
 
 
-def test_span_f1_and_the_probabilities_inside_and_outside(metrics: dict) -> None:
+def test_span_f1_and_the_probabilities_inside_and_outside() -> None:
+    metrics = measured()
     got = metrics["binary"]
     # tp: 1 + 3 + 0 + 0 = 4; fp: 0 + 1 + 0 + 1 = 2; fn: 1 + 0 + 2 + 0 = 3 -> 8 / 13
     assert got["f1"] == pytest.approx(8 / 13)
@@ -88,9 +92,8 @@ def test_span_probabilities_are_nan_when_a_side_is_empty() -> None:
     assert got["binary"]["f1"] == 0.0  # nothing predicted: no true positive
 
 
-def test_countdown_mae_in_bars_against_the_per_position_median_and_one_number(
-    metrics: dict,
-) -> None:
+def test_countdown_mae_in_bars_against_the_per_position_median_and_one_number() -> None:
+    metrics = measured()
     got = metrics["countdown"]
     # off by 0.5 | 1 | 2 | 0 bars: 3.5 over 20 bars
     assert got["mae_bars"] == pytest.approx(3.5 / 20)
@@ -232,3 +235,18 @@ def test_a_head_without_a_metric_still_gets_its_interval() -> None:
         "ratio_high",
         "bootstrap_block",
     }
+
+
+def test_the_priors_span_f1_counts_every_window() -> None:
+    """The prior's positions (bars 1 and 2 of the hand case) against validation spans that
+    hold one of them once (tp 1: F1 2 / (2 + 7 + 1) = 0.2), or none (F1 0, not 1)."""
+    priors = fit_priors(TASKS, TRAIN)
+    once = torch.zeros(4, K)
+    once[0, 2] = once[1, 3] = 1.0  # bar 2 of window 0 (tp); bar 3 of window 1 (fn)
+    got = prior_metrics(TASKS, priors, {**VAL, "binary": once}, window=K)["binary"]
+    # predicted: bars 1, 2 of 4 windows = 8; tp 1, fp 7, fn 1
+    assert got["baseline_f1"] == pytest.approx(2 / (2 + 7 + 1))
+    never = torch.zeros(4, K)
+    never[:, 4] = 1.0
+    got = prior_metrics(TASKS, priors, {**VAL, "binary": never}, window=K)["binary"]
+    assert got["baseline_f1"] == 0.0

@@ -159,3 +159,26 @@ def test_the_heads_losses_are_one_per_window() -> None:
         assert got[name].shape == (4,), name
     # countdown: off by 0.5 | 1 | 2 | 0 bars (Huber δ 1: 0.125 | 0.5 | 1.5 | 0) over 5 bars
     np.testing.assert_allclose(got["countdown"].numpy(), [0.025, 0.1, 0.3, 0.0], rtol=1e-6)
+
+
+def test_huber_minimiser_takes_the_scalar_ones_end_of_a_flat_minimum_and_float32() -> None:
+    """Two values 10 apart with δ 1: every constant in [1, 9] minimises the loss; the
+    per-column minimiser takes the end the one-number constant takes (bisection moves up
+    while the mean clipped residual is not above 0), also in float32."""
+    values = np.array([[0.0, 3.0], [10.0, 4.0]])
+    got = huber_minimiser_per_column(values, 1.0)
+    assert got[0] == pytest.approx(best_constant_huber(values[:, 0], 1.0), abs=1e-9)
+    assert got[0] == pytest.approx(9.0, abs=1e-9) and got[1] == pytest.approx(3.5)
+    wide = np.random.default_rng(1).standard_normal((30, 2)) * 1000 + 0.123456789
+    np.testing.assert_array_equal(
+        huber_minimiser_per_column(wide.astype(np.float32), 1.0),
+        huber_minimiser_per_column(wide.astype(np.float32).astype(np.float64), 1.0),
+    )
+
+
+def test_best_f1_positions_takes_the_fewest_positions_on_a_tie() -> None:
+    # counts 1, 0, 2, 1, 2 over 3 windows (6 in span): top-2 {2, 4}: tp 4, fp 2, fn 2 -> 8/12;
+    # top-3 adds bar 0: tp 5, fp 4, fn 1 -> 10/15; top-4 adds bar 3: tp 6, fp 6 -> 12/18: a
+    # three-way tie at 2/3, and the fewest positions win
+    inside = torch.tensor([[1, 0, 1, 1, 0], [0, 0, 1, 0, 1], [0, 0, 0, 0, 1]], dtype=torch.bool)
+    assert best_f1_positions(inside).tolist() == [False, False, True, False, True]
