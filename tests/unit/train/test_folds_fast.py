@@ -199,7 +199,11 @@ def check_the_summary_and_the_warnings_name_the_folds(folded: dict[str, Any]) ->
     # test blocks of about 40 windows are too small to decide, and each one says so
     blocks = [w for w in doc["warnings"] if "the test block has" in w["text"]]
     assert [w["text"].split(":")[0] for w in blocks] == ["fold 1", "fold 2"]
-    assert all(w["kind"] == "small_data" and "use fewer --folds" in w["text"] for w in blocks)
+    for scores, w in zip(seen, blocks):
+        assert w["kind"] == "small_data" and w["text"].endswith("; use fewer --folds or more data")
+        assert (
+            f"fold {scores.fold}: the test block has {scores.n_test} windows, too few" in w["text"]
+        )
 
 
 def check_a_fold_reproduces_as_a_run_on_its_training_part(folded: dict[str, Any]) -> None:
@@ -247,6 +251,9 @@ def test_pooled_metrics_weigh_each_fold_by_its_test_windows() -> None:
         metrics = {"type": {"accuracy": accuracy, "baseline_accuracy": prior}}
         return FoldScores(1, 10, n_test, None, {}, {}, {}, metrics)
 
+    assert pooled_metrics([fold(2, 0.5, 0.25)]) == {
+        "type": {"accuracy": 0.5, "baseline_accuracy": 0.25}
+    }  # one fold: its own
     pooled = pooled_metrics([fold(1, 1.0, 0.0), fold(3, 0.2, 0.4)])
     # weighted: (1 * 1.0 + 3 * 0.2) / 4 = 0.4, not the plain mean 0.6
     assert pooled == {
@@ -254,14 +261,29 @@ def test_pooled_metrics_weigh_each_fold_by_its_test_windows() -> None:
     }
 
 
-def test_a_fold_run_leaves_no_folder_and_prints_nothing(
+def test_one_fold_on_the_configs_data_leaves_no_folder_and_prints_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Each fold's run writes no folder of its own (folds.json is the record) and no
-    progress bar, whatever the config says; the caller's config is left as it was."""
+    """The folds, the embargo and the data default to the config's (here: one fold of the
+    synthetic market); the fold's run writes no folder of its own (folds.json is the record)
+    and no progress bar, whatever the config says; the caller's config is left as it was."""
     capsys.readouterr()
-    asked = config(out_dir=str(tmp_path / "run"), progress=True, telemetry_every=1, steps=1)
-    run_folds(asked, FOLDS, windows=two_series(), embargo=EMBARGO)
+    asked = config(
+        out_dir=str(tmp_path / "run"),
+        progress=True,
+        steps=1,
+        folds=1,
+        embargo=EMBARGO,
+        n_windows=80,
+        window=WINDOW,
+    )
+    doc = run_folds(asked).doc
+    assert doc["folds"] == 1 and doc["embargo"] == EMBARGO and len(doc["per_fold"]) == 1
+    n_train, n_test = doc["per_fold"][0]["n_train"], doc["per_fold"][0]["n_test"]
+    assert (
+        f"(pooled over 1 folds, each fold's best weights); {n_train} training / {n_test} test"
+        in (doc["summary"])
+    )
     assert not (tmp_path / "run").exists()
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""

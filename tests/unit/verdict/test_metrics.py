@@ -250,3 +250,14 @@ def test_the_priors_span_f1_counts_every_window() -> None:
     never[:, 4] = 1.0
     got = prior_metrics(TASKS, priors, {**VAL, "binary": never}, window=K)["binary"]
     assert got["baseline_f1"] == 0.0
+
+
+def test_the_one_number_countdown_is_the_median_of_all_training_bars() -> None:
+    """Training countdowns shifted by +2 bars: the median of all 15 values is 2, not 0 (at 0 a
+    scale applied the wrong way, or the median added instead of subtracted, would not show)."""
+    shifted = {**TRAIN, "countdown": TRAIN["countdown"] + 2 * CD_SCALE}
+    got = task_metrics(OUTPUTS, VAL, TASKS, shifted, window=K, priors=fit_priors(TASKS, shifted))
+    # |2 - v| over validation: 15 + 15 + 10 + 7 bars
+    assert got["countdown"]["constant_mae_bars"] == pytest.approx(47 / 20)
+    # the per-position median is now 4, 3, 2, 1, 0: off by 15 + 15 + 10 + 5 bars
+    assert got["countdown"]["baseline_mae_bars"] == pytest.approx(45 / 20)
