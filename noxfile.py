@@ -48,6 +48,18 @@ MUTANT_PACKAGES: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "testing": (["src/moola/testing/*"], ["tests/unit/testing"]),
+    # The verdict's own tests, less the two that build a Trainer: building its optimizer
+    # imports torch's compiler (seconds per mutant); fast tests pin the same numbers.
+    "verdict": (
+        ["src/moola/verdict/*"],
+        [
+            "tests/unit/verdict",
+            "--deselect=tests/unit/verdict/test_interval.py::test_metrics_json_carries_the_split_and_the_intervals_bit_identically",
+            "--deselect=tests/unit/verdict/test_rules.py::test_baselines_and_metric_constants_come_from_the_training_split",
+        ],
+    ),
+    # The folds' runs (fold_indices and timeline are in splits.py, mutated with "splits").
+    "folds": (["src/moola/train/folds.py"], ["tests/unit/train/test_folds_fast.py"]),
     "threads": (["src/moola/threads.py"], ["tests/unit/test_threads_boundaries.py"]),
 }
 

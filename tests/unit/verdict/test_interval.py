@@ -103,3 +103,79 @@ def test_chunked_resamples_equal_all_at_once(n_boot: int) -> None:
     boot = BlockBootstrap(rng.permutation(n), overlap_run=4, seed=2, n_boot=n_boot)
     at_once = paired_interval(head, prior, boot, bootstrap_indices(boot))
     assert paired_interval(head, prior, boot) == at_once
+
+
+@pytest.mark.parametrize("level", [0.95, 0.9])
+def test_the_interval_is_the_percentiles_of_the_resampled_mean_differences(level: float) -> None:
+    """Worked out apart from the code: resample the windows by the bootstrap's indices, take
+    each resample's mean of prior − head and of head / prior, and read the two-sided
+    percentiles at (1 − level) / 2; the point is the mean difference over all windows."""
+    rng = np.random.default_rng(6)
+    n = 50
+    head, prior = rng.gamma(2.0, 0.5, n), rng.gamma(2.0, 0.6, n)
+    boot = BlockBootstrap(rng.permutation(n), overlap_run=3, seed=1, n_boot=400, level=level)
+    idx = bootstrap_indices(boot)
+    diffs = prior[idx].mean(axis=1) - head[idx].mean(axis=1)
+    ratios = head[idx].mean(axis=1) / prior[idx].mean(axis=1)
+    tail = (1 - level) / 2
+    got = paired_interval(head, prior, boot)
+    assert got["paired_diff"] == pytest.approx(prior.mean() - head.mean(), rel=1e-12)
+    assert [got["paired_low"], got["paired_high"]] == pytest.approx(
+        np.quantile(diffs, [tail, 1 - tail]).tolist(), rel=1e-12
+    )
+    assert [got["ratio_low"], got["ratio_high"]] == pytest.approx(
+        np.quantile(ratios, [tail, 1 - tail]).tolist(), rel=1e-12
+    )
+    assert got["bootstrap_block"] == 4.0  # ceil(50 ** (1/3)) = 4 > 3
+
+
+def test_the_indices_given_are_the_resamples_used() -> None:
+    """With every resample the whole set in order, the interval shrinks to its point."""
+    rng = np.random.default_rng(7)
+    head, prior = rng.random(12), rng.random(12) + 0.5
+    whole = np.tile(np.arange(12), (5, 1))
+    got = paired_interval(head, prior, BlockBootstrap(np.arange(12), n_boot=5), whole)
+    assert (
+        got["paired_low"] == pytest.approx(got["paired_diff"]) == pytest.approx(got["paired_high"])
+    )
+    assert got["ratio_low"] == pytest.approx(head.mean() / prior.mean())
+
+
+def test_losses_given_in_float32_are_averaged_in_float64() -> None:
+    rng = np.random.default_rng(8)
+    head, prior = rng.random(64).astype(np.float32), rng.random(64).astype(np.float32)
+    boot = BlockBootstrap(np.arange(64), seed=2, n_boot=100)
+    wide = paired_interval(head.astype(np.float64), prior.astype(np.float64), boot)
+    assert paired_interval(head, prior, boot) == wide
+
+
+def test_a_prior_of_zero_loss_gives_an_infinite_ratio_without_a_division_warning() -> None:
+    """A resample whose prior's mean loss is 0 divides by zero on purpose (ratio inf, or nan
+    for 0 / 0): numpy must not warn about that division."""
+    import warnings
+
+    boot = BlockBootstrap(np.arange(10), n_boot=20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = paired_interval(np.full(10, 0.5), np.zeros(10), boot)
+        nan = paired_interval(np.zeros(10), np.zeros(10), boot)
+    assert got["paired_low"] == got["paired_high"] == -0.5 and nan["paired_diff"] == 0.0
+    assert not [w for w in caught if "in divide" in str(w.message)], [
+        str(w.message) for w in caught
+    ]
+
+
+def test_resamples_are_the_seeded_streams_block_starts_and_reach_every_window() -> None:
+    """Each resample draws ceil(n / block) block starts, uniform on 0..n − block, from the
+    run's seed and the bootstrap's own stream (what makes an old run's interval reproducible);
+    the first and the last window are both drawn."""
+    from moola.seeding import numpy_generator
+    from moola.verdict.interval import BOOTSTRAP_STREAM
+
+    n, seed = 20, 4
+    boot = BlockBootstrap(np.arange(n)[::-1], overlap_run=3, seed=seed, n_boot=500)
+    starts = numpy_generator(seed, BOOTSTRAP_STREAM).integers(0, n - 3 + 1, size=(500, 7))
+    positions = (starts[:, :, None] + np.arange(3)).reshape(500, -1)[:, :n]
+    idx = bootstrap_indices(boot)
+    np.testing.assert_array_equal(idx, boot.order[positions])
+    assert set(idx.ravel().tolist()) == set(range(n))

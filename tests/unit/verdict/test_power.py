@@ -12,6 +12,7 @@ from moola.verdict.power import (
     SMALL_DATA,
     expected_half_widths,
     small_part_warning,
+    too_small,
 )
 from moola.verdict.rules import LEARNED_MARGIN
 
@@ -58,3 +59,31 @@ def test_a_head_whose_prior_loss_is_zero_cannot_be_decided() -> None:
     boot = BlockBootstrap(np.arange(20), overlap_run=1, seed=0)
     widths = expected_half_widths({"flat": np.zeros(20)}, boot)
     assert widths == {"flat": float("inf")}
+
+
+def test_a_head_exactly_at_the_threshold_can_still_be_decided() -> None:
+    assert too_small({"a": MAX_HALF_WIDTH, "b": MAX_HALF_WIDTH + 1e-9}) == {
+        "b": MAX_HALF_WIDTH + 1e-9
+    }
+    assert too_small({"a": 0.2}, limit=0.25) == {} and too_small({"a": 0.3}, limit=0.25)
+
+
+def test_the_warning_lists_every_head_too_wide() -> None:
+    warning = small_part_warning("test block", 20, {"a": 0.2, "b": 0.4, "c": 0.1}, advice="x")
+    assert (
+        warning is not None and "about a ±20%, b ±40% of the prior's loss wide" in warning["text"]
+    )
+
+
+def test_every_head_gets_its_width_whatever_its_mean_loss() -> None:
+    """A zero-loss head is undecidable (inf) and the heads after it are still measured; a
+    mean loss below 1 is a loss like any other; one window gives an interval of width 0."""
+    rng = np.random.default_rng(3)
+    small = 0.5 + 0.1 * rng.random(40)  # mean about 0.55
+    boot = BlockBootstrap(np.arange(40), overlap_run=1, seed=0)
+    widths = expected_half_widths({"flat": np.zeros(40), "small": small}, boot)
+    assert widths["flat"] == float("inf") and 0 < widths["small"] < 0.1
+    one = expected_half_widths({"one": np.array([0.7])}, BlockBootstrap(np.arange(1)))
+    assert one == {"one": 0.0}
+    as32 = expected_half_widths({"small": small.astype(np.float32)}, boot)
+    assert as32 == expected_half_widths({"small": small.astype(np.float32).astype(float)}, boot)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import tests.unit.verdict.hand_case as hand
 from moola.tasks import best_constant_huber, make_tasks
 from moola.verdict import task_metrics, verdict
 from moola.verdict.priors import (
@@ -20,6 +21,7 @@ from moola.verdict.priors import (
     prior_window_losses,
     window_losses,
 )
+from tests.helpers.losses import huber
 
 K = 40
 
@@ -160,3 +162,60 @@ def test_priors_fitted_from_label_counts_are_fit_priors_on_every_windows_targets
     chunked = label_prior_losses(tasks, counted, other, K, chunk=64)
     for name in tasks.names:
         assert chunked[name] == pytest.approx(at_once[name], rel=1e-12)
+
+
+def test_each_priors_loss_by_hand() -> None:
+    """The priors of the hand case (hand_case.py), fitted on its 3 training windows, and
+    their natural-units loss per validation window, worked out here."""
+    priors = fit_priors(hand.TASKS, hand.TRAIN)
+    got = {k: v.numpy() for k, v in prior_window_losses(hand.TASKS, priors, hand.VAL).items()}
+    # type: training classes 1, 1, 0 -> log-prior (1/3, 2/3, 0); validation 0, 0, 0, 1
+    np.testing.assert_allclose(got["type"], [math.log(3)] * 3 + [math.log(1.5)], rtol=1e-9)
+    # pointers (Huber δ 0.08): column (0.2, 0.4, 0.4) -> c with 0.08 = 2 (0.4 − c): 0.36;
+    # column (0.2, 0.2, 0.6) -> 2 (c − 0.2) = 0.08: 0.24. Both in natural units (fractions).
+    truth = np.array(hand.VAL_POINTERS)
+    want = huber(np.array([0.36, 0.24]) - truth, 0.08).mean(axis=1)
+    np.testing.assert_allclose(got["pointers"], want, rtol=1e-6)
+    # binary: in-span counts 0, 3, 3, 1, 0 of 3 -> (count + 0.5) / 4 per bar
+    p = (np.array([0, 3, 3, 1, 0]) + 0.5) / 4
+    inside = np.array(hand.VAL_INSIDE)
+    want = -(inside * np.log(p) + (1 - inside) * np.log(1 - p)).mean(axis=1)
+    np.testing.assert_allclose(got["binary"], want, rtol=1e-9)
+    # countdown (Huber δ 1 bar): each training column is (a, a + 1, a + 2): the middle one
+    want = huber(np.array([2, 1, 0, -1, -2]) - np.array(hand.VAL_COUNTDOWN), 1.0).mean(axis=1)
+    np.testing.assert_allclose(got["countdown"], want, rtol=1e-6, atol=1e-12)
+    means = prior_losses(hand.TASKS, priors, hand.VAL)
+    assert means == pytest.approx({k: float(v.mean()) for k, v in got.items()})
+
+
+def test_the_heads_losses_are_one_per_window() -> None:
+    """window_losses keeps one natural-units loss per window (no mean over all windows)."""
+    predictions = {t.name: hand.OUTPUTS[t.output_key] for t in hand.TASKS}
+    got = window_losses(hand.TASKS, predictions, hand.VAL)
+    for name in hand.TASKS.names:
+        assert got[name].shape == (4,), name
+    # countdown: off by 0.5 | 1 | 2 | 0 bars (Huber δ 1: 0.125 | 0.5 | 1.5 | 0) over 5 bars
+    np.testing.assert_allclose(got["countdown"].numpy(), [0.025, 0.1, 0.3, 0.0], rtol=1e-6)
+
+
+def test_huber_minimiser_takes_the_scalar_ones_end_of_a_flat_minimum_and_float32() -> None:
+    """Two values 10 apart with δ 1: every constant in [1, 9] minimises the loss; the
+    per-column minimiser takes the end the one-number constant takes (bisection moves up
+    while the mean clipped residual is not above 0), also in float32."""
+    values = np.array([[0.0, 3.0], [10.0, 4.0]])
+    got = huber_minimiser_per_column(values, 1.0)
+    assert got[0] == pytest.approx(best_constant_huber(values[:, 0], 1.0), abs=1e-9)
+    assert got[0] == pytest.approx(9.0, abs=1e-9) and got[1] == pytest.approx(3.5)
+    wide = np.random.default_rng(1).standard_normal((30, 2)) * 1000 + 0.123456789
+    np.testing.assert_array_equal(
+        huber_minimiser_per_column(wide.astype(np.float32), 1.0),
+        huber_minimiser_per_column(wide.astype(np.float32).astype(np.float64), 1.0),
+    )
+
+
+def test_best_f1_positions_takes_the_fewest_positions_on_a_tie() -> None:
+    # counts 1, 0, 2, 1, 2 over 3 windows (6 in span): top-2 {2, 4}: tp 4, fp 2, fn 2 -> 8/12;
+    # top-3 adds bar 0: tp 5, fp 4, fn 1 -> 10/15; top-4 adds bar 3: tp 6, fp 6 -> 12/18: a
+    # three-way tie at 2/3, and the fewest positions win
+    inside = torch.tensor([[1, 0, 1, 1, 0], [0, 0, 1, 0, 1], [0, 0, 0, 0, 1]], dtype=torch.bool)
+    assert best_f1_positions(inside).tolist() == [False, False, True, False, True]

@@ -182,3 +182,104 @@ def test_decisive_keeps_two_decimals_when_they_tell_the_values_apart() -> None:
     assert decisive(0.9500004, 0.95) == "0.9500004"  # past six decimals: ten digits
     assert decisive(0.95, 0.95) == "0.95"
     assert decisive(float("inf"), 0.95) == "inf"
+
+
+# ---------------------------------------------------------------- the rule at its boundaries
+
+OK_ACCURACY = {"accuracy": 0.9, "baseline_accuracy": 0.5}
+
+
+def test_the_loss_must_be_strictly_below_its_initial_and_at_most_the_margin() -> None:
+    assert not loss_learned(initial=0.5, final=0.5, prior=1.0)  # not below its initial
+    assert loss_learned(initial=1.0, final=0.95, prior=1.0)  # exactly 0.95x the prior
+    same = verdict("type", initial=0.5, final=0.5, prior=1.0, metrics=OK_ACCURACY)
+    assert not same.learned and ", not below its initial 0.5 " in same.why
+    edge = verdict("type", initial=1.0, final=0.95, prior=1.0, metrics=OK_ACCURACY)
+    assert edge.learned and edge.why == "loss 0.95x prior and accuracy 0.900 > prior 0.500"
+    # the margin scales the prior (1.5 <= 0.95 x 2), it does not divide it
+    scaled = verdict("type", initial=3.0, final=1.5, prior=2.0, metrics=OK_ACCURACY)
+    assert scaled.learned and scaled.why.startswith("loss 0.75x prior and ")
+
+
+def test_a_prior_of_zero_loss_cannot_be_beaten() -> None:
+    result = verdict("type", initial=1.0, final=0.1, prior=0.0, metrics=OK_ACCURACY)
+    assert not result.learned and result.why.startswith("loss infx prior (needs <= 0.95x)")
+
+
+def test_the_interval_must_exclude_zero_and_says_which_side_it_is_on() -> None:
+    base = {**OK_ACCURACY, "ratio_high": 1.2}
+    zero = verdict("type", metrics={**base, "paired_low": 0.0, "ratio_low": 0.99}, **GOOD_LOSS)
+    assert not zero.learned and zero.why == (
+        "loss 0.62x prior, 95% CI [0.99, 1.20]x (reaches 1x) but accuracy 0.900 > prior 0.500"
+    )
+    # a lower bound of 1x or more: the whole interval is at or above the prior
+    for low, text in ((1.0, "1.00"), (1.5, "1.50")):
+        metrics = {**base, "paired_low": -0.1, "ratio_low": low, "ratio_high": 2.0}
+        why = verdict("type", metrics=metrics, **GOOD_LOSS).why
+        assert f", 95% CI [{text}, 2.00]x (all >= 1x) but " in why, why
+    # the bounds are printed apart from 1x, the value they are held to
+    near = {**base, "paired_low": 0.01, "ratio_low": 0.996, "ratio_high": 0.999}
+    assert "95% CI [0.996, 0.999]x and accuracy" in verdict("type", metrics=near, **GOOD_LOSS).why
+
+
+def test_without_a_metric_the_loss_alone_decides() -> None:
+    only_value = verdict("type", metrics={"accuracy": 0.9}, **GOOD_LOSS)  # no prior's value
+    assert only_value.learned is True and only_value.why == "loss 0.62x prior; no metric to check"
+    failed = verdict("type", initial=1.0, final=0.9, prior=0.8, metrics={})
+    assert failed.learned is False and failed.why.endswith("; no metric to check")
+
+
+@pytest.mark.parametrize(
+    ("metrics", "learned", "text"),
+    [
+        ({"mae_bars": 3.0, "baseline_mae_bars": 9.0}, True, "and MAE 3.00 bars < prior 9.00"),
+        (
+            {"mae_bars": 9.0, "baseline_mae_bars": 3.0},
+            False,
+            "but MAE 9.00 bars >= prior 3.00",
+        ),
+        # equal to six decimals: the seventh (ten significant digits) tells them apart
+        ({"mae_bars": 2.9999999, "baseline_mae_bars": 3.0}, True, "MAE 2.9999999 bars < prior 3"),
+        # apart at the sixth decimal: six decimals, not ten digits
+        (
+            {"mae_bars": 2.9999991, "baseline_mae_bars": 3.0},
+            True,
+            "MAE 2.999999 bars < prior 3.000000",
+        ),
+    ],
+)
+def test_a_lower_is_better_metric_prints_two_decimals_and_its_own_comparison(
+    metrics: dict[str, float], learned: bool, text: str
+) -> None:
+    result = verdict("pointers", metrics=metrics, **GOOD_LOSS)
+    assert result.learned is learned and result.why.endswith(text), result.why
+
+
+def test_both_parts_failing_are_joined_with_and() -> None:
+    result = verdict(
+        "type",
+        initial=1.0,
+        final=0.9,
+        prior=0.8,
+        metrics={"accuracy": 0.1, "baseline_accuracy": 0.5},
+    )
+    assert result.why == "loss 1.12x prior (needs <= 0.95x) and accuracy 0.100 <= prior 0.500"
+
+
+def test_digits_apart_from_two_decimals_up_to_six() -> None:
+    from moola.verdict.rules import MOST_DIGITS, digits_apart
+
+    assert digits_apart(0.96, 0.95) == 2  # the default starts at two decimals
+    assert digits_apart(0.951, 0.95) == 3
+    assert digits_apart(0.950001, 0.95) == 6 == MOST_DIGITS
+    assert digits_apart(0.95000001, 0.95) == MOST_DIGITS + 1  # not even six decimals do
+    assert digits_apart(0.5, 0.5) == 2 and digits_apart(0.5, 0.5, 4) == 4  # equal values
+    assert digits_apart(math.nan, 0.5) == 2
+
+
+def test_decisive_starts_from_the_digits_asked_and_prints_ten_digits_past_six() -> None:
+    from moola.verdict.rules import decisive
+
+    assert decisive(0.7, 0.95, digits=1) == "0.7"
+    assert decisive(0.9500012, 0.95) == "0.950001"  # apart at six decimals: printed with six
+    assert decisive(0.95000012, 0.95) == "0.95000012"
