@@ -7,6 +7,7 @@ the wrong side, a scale applied the wrong way) gives another number.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -103,8 +104,14 @@ def test_countdown_mae_in_bars_against_the_per_position_median_and_one_number() 
     assert got["constant_mae_bars"] == pytest.approx(35 / 20)
 
 
-def test_without_training_targets_the_one_number_is_left_out() -> None:
-    got = task_metrics(OUTPUTS, VAL, TASKS, None, window=K, priors=fit_priors(TASKS, TRAIN))
+def test_the_one_number_comes_with_priors_that_carry_it_and_is_left_out_otherwise() -> None:
+    """fit_priors keeps the one-number constant (35/20 here, as with training targets); a
+    run's saved priors (judging.pt) lack it, and then the one number is left out."""
+    fitted = fit_priors(TASKS, TRAIN)
+    got = task_metrics(OUTPUTS, VAL, TASKS, None, window=K, priors=fitted)
+    assert got["countdown"]["constant_mae_bars"] == pytest.approx(35 / 20)
+    saved = {name: dataclasses.replace(prior, constant=None) for name, prior in fitted.items()}
+    got = task_metrics(OUTPUTS, VAL, TASKS, None, window=K, priors=saved)
     assert "constant_mae_bars" not in got["countdown"]
     assert got["countdown"]["baseline_mae_bars"] == pytest.approx(25 / 20)
 
@@ -167,7 +174,8 @@ def test_evaluate_uses_the_priors_given_and_needs_them_or_training_targets() -> 
     other = fit_priors(TASKS, VAL)  # priors fitted elsewhere change the baselines
     got = evaluate(Replay(OUTPUTS), x_rows(4), VAL, TASKS, None, priors=other)
     assert got.metrics["type"]["baseline_accuracy"] == pytest.approx(0.75)  # class 0 now
-    assert "constant_mae_bars" not in got.metrics["countdown"]
+    # the priors given carry their one number (the validation values' lower median, 0)
+    assert got.metrics["countdown"]["constant_mae_bars"] == pytest.approx(35 / 20)
     with pytest.raises(
         ValueError, match=r"^evaluate needs the priors or the training targets to fit them$"
     ):
