@@ -110,15 +110,7 @@ def label_windows(ohlc: np.ndarray, rule: LabelRule) -> np.ndarray:
     after_at = best_end[:, None] + 1 + np.arange(rule.aftermath)[None, :]
     inside = after_at < k
     after = c[rows[:, None], np.minimum(after_at, k - 1)]
-    moved = direction[:, None] * (after - close_end[:, None])
-    gave_back = inside & (-moved >= rule.retrace * best_move[:, None])
-    went_on = inside & (moved >= rule.extend * unit[:, None])
-    never = rule.aftermath
-    first_back = np.where(gave_back.any(axis=1), np.argmax(gave_back, axis=1), never)
-    first_on = np.where(went_on.any(axis=1), np.argmax(went_on, axis=1), never)
-    label = np.full(n, _CONSOLIDATION, dtype=np.int64)  # neither happened
-    label[first_back < first_on] = _RETRACEMENT
-    label[first_on < first_back] = _CONTINUATION
+    label = _aftermath_labels(rule, direction, close_end, after, inside, best_move, unit)
     return np.stack([label, best_start, best_end], axis=1)
 
 
@@ -177,15 +169,7 @@ def label_starts(
         after_at = best_end[:, None] + 1 + np.arange(rule.aftermath)[None, :]
         inside = after_at < k
         after = c[at[:, None] + np.minimum(after_at, k - 1)]
-        moved = direction[:, None] * (after - close_end[:, None])
-        gave_back = inside & (-moved >= rule.retrace * best_move[:, None])
-        went_on = inside & (moved >= rule.extend * unit[:, None])
-        never = rule.aftermath
-        first_back = np.where(gave_back.any(axis=1), np.argmax(gave_back, axis=1), never)
-        first_on = np.where(went_on.any(axis=1), np.argmax(went_on, axis=1), never)
-        label = np.full(n, _CONSOLIDATION, dtype=np.int64)  # neither happened
-        label[first_back < first_on] = _RETRACEMENT
-        label[first_on < first_back] = _CONTINUATION
+        label = _aftermath_labels(rule, direction, close_end, after, inside, best_move, unit)
         out[a : a + n] = np.stack([label, best_start, best_end], axis=1)
     return out
 
@@ -255,3 +239,27 @@ def check_series(series: Any, *, window: int, source: str = "series") -> np.ndar
         message = str(exc).removeprefix("row 0, bar ")
         raise DataValidationError(f"{source}: row {message}") from None
     return bars
+
+
+def _aftermath_labels(
+    rule: LabelRule,
+    direction: np.ndarray,
+    close_end: np.ndarray,
+    after: np.ndarray,
+    inside: np.ndarray,
+    best_move: np.ndarray,
+    unit: np.ndarray,
+) -> np.ndarray:
+    """The class of each move from the bars after it (``after``, with ``inside`` marking the
+    ones the window holds): retracement if it gave back ``retrace`` of the move first,
+    continuation if it went on by ``extend`` units first, consolidation if neither."""
+    moved = direction[:, None] * (after - close_end[:, None])
+    gave_back = inside & (-moved >= rule.retrace * best_move[:, None])
+    went_on = inside & (moved >= rule.extend * unit[:, None])
+    never = rule.aftermath
+    first_back = np.where(gave_back.any(axis=1), np.argmax(gave_back, axis=1), never)
+    first_on = np.where(went_on.any(axis=1), np.argmax(went_on, axis=1), never)
+    label = np.full(len(direction), _CONSOLIDATION, dtype=np.int64)  # neither happened
+    label[first_back < first_on] = _RETRACEMENT
+    label[first_on < first_back] = _CONTINUATION
+    return label
