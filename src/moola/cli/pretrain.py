@@ -106,18 +106,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola.errors import ConfigError
     from moola.outfile import check_out_file
     from moola.train.distributed import process_group, rank
-    from moola.train.fields import train_overrides
+    from moola.train.fields import check_init_not_resumed, train_overrides
     from moola.train.run import Quiet, run_training
 
     overrides = train_overrides(args)
-    if args.resume and "init" in overrides:
-        raise ConfigError(
-            "--init starts a new run from weights and --resume continues a run from its "
-            "checkpoint: give one of them"
-        )
+    check_init_not_resumed(overrides, resuming=args.resume is not None)
     if args.export is not None:
         check_out_file(args.export, ".pt", "--export")
     device = str(overrides.get("device", "auto"))

@@ -41,13 +41,6 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = train_overrides(args)
     check_given(overrides, resuming=args.resume is not None)
-    if args.resume and "init" in overrides:
-        from moola.errors import ConfigError
-
-        raise ConfigError(
-            "--init starts a new run from weights and --resume continues a run from its "
-            "checkpoint: give one of them"
-        )
     with contextlib.ExitStack() as stack:
         reporter = _Reporter(stack)
         outcome = run_training(overrides, resume=args.resume, reporter=reporter)

@@ -57,3 +57,8 @@ class MultiTaskModel(nn.Module, ABC):
             f"{type(self).__name__} has no learnable log-sigma for task {task!r}; the "
             "'uncertainty' balancer needs one per task: choose another balancer"
         )
+
+
+def copy_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the model's weights (the live tensors keep training)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

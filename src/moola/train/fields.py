@@ -150,10 +150,22 @@ NOT_FOR_FOLDS = {
 SYNTHETIC_ONLY = ("n_windows", "data_seed")
 
 
+def check_init_not_resumed(given: dict[str, Any], *, resuming: bool) -> None:
+    """``--init`` starts a run and ``--resume`` continues one (``moola train`` and
+    ``moola pretrain``): both at once is refused by name."""
+    if resuming and "init" in given:
+        raise ConfigError(
+            "--init starts a new run from weights and --resume continues a run from its "
+            "checkpoint: give one of them"
+        )
+
+
 def check_given(given: dict[str, Any], *, resuming: bool = False) -> None:
     """Refuse a setting given on the command line that the run would not use, rather than
-    record it in ``metrics.json`` as if it had been: the synthetic market's settings with
-    data that has no synthetic part, and the settings walk-forward folds do not use."""
+    record it in ``metrics.json`` as if it had been: ``--init`` with ``--resume``, the
+    synthetic market's settings with data that has no synthetic part, and the settings
+    walk-forward folds do not use."""
+    check_init_not_resumed(given, resuming=resuming)
     data = str(given.get("data", field_default(_field("data"))))
     synthetic = any(part.strip().lower() == "synthetic" for part in data.split(POOL_SEPARATOR))
     for key in SYNTHETIC_ONLY:

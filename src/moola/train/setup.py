@@ -24,7 +24,7 @@ from moola.collective import SINGLE, Collective, current
 from moola.data import OHLCWindows
 from moola.data.corpus import Corpus
 from moola.errors import ConfigError
-from moola.models.multitask import MultiTaskModel
+from moola.models.multitask import MultiTaskModel, copy_weights
 from moola.seeding import seed_everything
 from moola.tasks import TaskSet
 from moola.train.config import TrainConfig
@@ -136,7 +136,7 @@ def build_run(
     model = objective.build_model(config, data.n_features, device)
     init = untrained = None
     if config.init is not None and load_init:
-        untrained = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        untrained = copy_weights(model)
         sizes = objective.model_settings(model)
         init = load_model_init(model, config.init, data.feature_names, sizes)
     if collective.active:

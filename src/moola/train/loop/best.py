@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from moola.models.multitask import copy_weights
 from moola.verdict import Evaluation
 
 
@@ -55,11 +56,6 @@ class BestRecord:
     def from_state_dict(cls, state: Mapping[str, Any]) -> BestRecord:
         evaluation = Evaluation.from_dict(state["evaluation"])
         return cls(int(state["step"]), float(state["score"]), evaluation, dict(state["weights"]))
-
-
-def copy_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A CPU copy of the model's weights (the live tensors keep training)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 class BestTracker:
